@@ -1,0 +1,262 @@
+/*
+ * The configuration: an INI file parsed with inih into one immutable,
+ * reference-counted generation.  A request keeps the generation it started
+ * on; a reload builds a new one and swaps it in.  Fields take the names of
+ * their config keys.  Durations are milliseconds, sizes bytes.
+ *
+ * The few fields marked "runtime" change while the proxy runs (admin
+ * commands, balancer state); they are touched only by the event thread.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct upstream_conn;
+
+enum balance {
+	BALANCE_ROUNDROBIN,
+	BALANCE_LEAST_CONN
+};
+
+enum server_admin {
+	SERVER_READY,
+	SERVER_DRAIN,
+	SERVER_MAINT
+};
+
+enum server_health {
+	HEALTH_UP,		/* passing checks, or no checks configured */
+	HEALTH_DOWN,
+	HEALTH_CHECKING		/* new server, not yet passed health_rise */
+};
+
+enum breaker_state {
+	BREAKER_CLOSED,
+	BREAKER_HALF_OPEN,
+	BREAKER_OPEN
+};
+
+enum sticky_kind {
+	STICKY_OFF,
+	STICKY_COOKIE,
+	STICKY_HEADER,
+	STICKY_CLIENT_IP
+};
+
+enum match_kind {
+	MATCH_HEADER,		/* NAME: VALUE -> POOL */
+	MATCH_HEADER_PRESENT,	/* NAME -> POOL */
+	MATCH_COOKIE		/* NAME=VALUE -> POOL */
+};
+
+struct pool;
+
+/* One upstream server of a pool; owned by its pool. */
+struct server {
+	char			*name;
+	char			*host;		/* as written */
+	char			*port;
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			*addr_text;	/* HOST:PORT */
+	int			 conf_weight;	/* from the config */
+	int			 backup;
+	int			 line;
+	struct pool		*pool;
+
+	/* runtime */
+	int			 weight;	/* effective weight */
+	int			 cur_weight;	/* smooth WRR state */
+	enum server_admin	 admin;
+	enum server_health	 health;
+	enum breaker_state	 breaker;
+	unsigned		 active;	/* requests in flight */
+	uint64_t		 requests;
+	uint64_t		 errors;
+	void			*idle;		/* upstream module's idle list */
+	void			*check;		/* health module's state */
+	void			*brk;		/* breaker module's state */
+};
+
+/* A pool of servers; owned by the conf. */
+struct pool {
+	char			*name;
+	int			 line;
+	struct server		**servers;
+	size_t			 nservers;
+	enum balance		 balance;
+	char			*health_path;	/* NULL: no active checks */
+	long			 health_interval;
+	long			 health_timeout;
+	int			 health_rise;
+	int			 health_fall;
+	int			 health_expect_min;
+	int			 health_expect_max;
+	int			 breaker_failures;
+	long			 breaker_recovery;
+	long			 connect_timeout;
+	long			 response_timeout;
+	int			 keepalive;
+	int			 retries;
+	int			 tls;
+	int			 tls_verify;
+	char			*tls_sni;
+};
+
+/* One bind address of a listener. */
+struct bind_addr {
+	char			*text;		/* as written */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	int			 line;
+};
+
+/* A [listener NAME] section; owned by the conf. */
+struct listener_conf {
+	char			*name;
+	int			 line;
+	struct bind_addr	*binds;
+	size_t			 nbinds;
+	char			*tls_cert;
+	char			*tls_key;
+	char			*tls_min_version;
+	int			 forwarded_headers;
+};
+
+/* One entry of a route's split. */
+struct split_entry {
+	struct pool		*pool;
+	int			 conf_weight;	/* from the config */
+	int			 weight;	/* runtime: effective weight */
+	int			 cur;		/* runtime: smooth WRR state */
+};
+
+/* One match_header or match_cookie rule. */
+struct match_rule {
+	enum match_kind		 kind;
+	char			*name;
+	size_t			 name_len;
+	char			*value;		/* NULL for MATCH_HEADER_PRESENT */
+	size_t			 value_len;
+	struct pool		*pool;
+	int			 line;
+};
+
+/* A [route NAME] section; owned by the conf. */
+struct route {
+	char			*name;
+	int			 line;
+	struct listener_conf	**listeners;	/* none: all listeners */
+	size_t			 nlisteners;
+	char			**hosts;	/* none: any host */
+	size_t			 nhosts;
+	char			*path_prefix;
+	size_t			 path_prefix_len;
+	struct split_entry	*split;
+	size_t			 nsplit;
+	struct pool		*stable;
+	struct match_rule	*matches;	/* in config order */
+	size_t			 nmatches;
+	enum sticky_kind	 sticky;
+	char			*sticky_name;	/* cookie or header name */
+	size_t			 sticky_name_len;
+	int			 sticky_cookie_set;
+};
+
+/* A [rollout NAME] section; NAME is the route it drives. */
+struct rollout_conf {
+	char			*name;
+	int			 line;
+	struct route		*route;
+	int			 blue_green;	/* strategy */
+	struct pool		*canary;
+	int			*steps;		/* percent, ascending, ends at 100 */
+	size_t			 nsteps;
+	long			 interval;
+	int			 min_requests;
+	double			 max_error_rate;
+	long			 max_p95_latency;
+	double			 max_error_rate_delta;
+	double			 max_latency_ratio;
+	double			 min_availability;
+	long			 availability_window;
+	int			 auto_start;
+	char			*webhook;
+	char			*prometheus_url;	/* NULL: local metrics */
+	char			*error_rate_query;
+	char			*p95_query;
+};
+
+/* One configuration generation. */
+struct conf {
+	int			 refcnt;
+	char			*path;
+
+	/* [global] */
+	char			*admin_socket;
+	char			*state_file;
+	char			*status_listen;	/* NULL when off */
+	int			 workers;
+	int			 max_connections;
+	char			*access_log;	/* NULL when off */
+	int			 access_log_json;
+	char			*error_log;	/* NULL: stderr */
+	int			 log_level;
+	long			 client_header_timeout;
+	long			 client_body_timeout;
+	long			 keepalive_timeout;
+	size_t			 max_header_size;
+	size_t			 max_uri_size;
+	uint64_t		 max_body_size;	/* 0: unlimited */
+	long			 shutdown_grace;
+	char			*webhook;
+
+	struct listener_conf	**listeners;
+	size_t			 nlisteners;
+	struct pool		**pools;
+	size_t			 npools;
+	struct route		**routes;
+	size_t			 nroutes;
+	struct rollout_conf	**rollouts;
+	size_t			 nrollouts;
+};
+
+/* Error messages of a failed load, each "FILE:LINE: message". */
+struct conf_errors {
+	char			**msgs;
+	size_t			 n;
+};
+
+/* Parses and checks path; NULL with errs filled when it has errors. */
+struct conf	*conf_load(const char *path, struct conf_errors *errs);
+/* Takes a reference. */
+struct conf	*conf_ref(struct conf *);
+/* Drops a reference; frees the generation at zero. */
+void		 conf_unref(struct conf *);
+/* Frees the messages of errs. */
+void		 conf_errors_clear(struct conf_errors *);
+
+/* Finds a pool, route, listener or server by name; NULL when absent. */
+struct pool	*conf_find_pool(const struct conf *, const char *);
+struct route	*conf_find_route(const struct conf *, const char *);
+struct listener_conf *conf_find_listener(const struct conf *, const char *);
+struct server	*conf_find_server(const struct pool *, const char *);
+
+/*
+ * Value parsers: they know nothing of files and return NULL on success or
+ * a phrase saying what is wrong ("unknown unit").
+ */
+const char	*conf_duration(const char *, long *ms);
+const char	*conf_size(const char *, uint64_t *bytes);
+const char	*conf_bool(const char *, int *);
+const char	*conf_addr(const char *, struct sockaddr_storage *,
+		    socklen_t *);
+/* Parses "NAME HOST:PORT [weight=N] [backup]" into a new server. */
+const char	*conf_server(const char *, struct server **);
+/* Frees a server made by conf_server(). */
+void		 conf_server_free(struct server *);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * Listening sockets.  Each bind address of each [listener] gets one
+ * evconnlistener; an accepted connection becomes a session that knows the
+ * listener by name, so it finds the listener's current settings in
+ * whatever config generation is live when each request arrives.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conf.h"
+#include "cutover.h"
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+#include "xmalloc.h"
+
+/* One listening socket; owned by the listener list. */
+struct listener {
+	char			*name;		/* the [listener NAME] */
+	char			*text;		/* the bind address as written */
+	struct evconnlistener	*el;
+	struct listener		*next;
+};
+
+static struct listener	*listeners;
+static int		 listeners_paused;
+
+/* Hands an accepted connection to a new session. */
+static void
+listener_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener	*l = arg;
+	int		 one = 1;
+
+	if (cutover.shutting_down) {
+		close(fd);
+		return;
+	}
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	session_new(evconnlistener_get_base(el), fd, sa, salen, l->name);
+	if (cutover.conf != NULL &&
+	    cutover.connections >= (unsigned)cutover.conf->max_connections)
+		listener_pause_all();
+}
+
+/* Logs an accept error; EMFILE and friends must not spin the loop. */
+static void
+listener_error_cb(struct evconnlistener *el, void *arg)
+{
+	struct listener	*l = arg;
+
+	log_error("listener %s: %s: accept: %s", l->name, l->text,
+	    strerror(errno));
+}
+
+/* Opens one bind address. */
+static int
+listener_open(struct event_base *base, const struct listener_conf *lc,
+    const struct bind_addr *b)
+{
+	struct listener		*l;
+	struct evconnlistener	*el;
+	int			 fd = -1, one = 1;
+
+	fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
+		goto fail;
+	if (b->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) == -1)
+		goto fail;
+	el = evconnlistener_new(base, listener_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE, 1024, fd);
+	if (el == NULL)
+		goto fail;
+	l = xcalloc(1, sizeof *l);
+	l->name = xstrdup(lc->name);
+	l->text = xstrdup(b->text);
+	l->el = el;
+	evconnlistener_set_cb(el, listener_accept_cb, l);
+	evconnlistener_set_error_cb(el, listener_error_cb);
+	l->next = listeners;
+	listeners = l;
+	log_info("listener %s: listening on %s", lc->name, b->text);
+	return (0);
+fail:
+	log_error("listener %s: cannot listen on %s: %s", lc->name, b->text,
+	    strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return (-1);
+}
+
+int
+listener_open_all(struct event_base *base, const struct conf *conf)
+{
+	size_t	i, j;
+
+	for (i = 0; i < conf->nlisteners; i++) {
+		for (j = 0; j < conf->listeners[i]->nbinds; j++) {
+			if (listener_open(base, conf->listeners[i],
+			    &conf->listeners[i]->binds[j]) == -1)
+				return (-1);
+		}
+	}
+	return (0);
+}
+
+void
+listener_pause_all(void)
+{
+	struct listener	*l;
+
+	if (listeners_paused)
+		return;
+	for (l = listeners; l != NULL; l = l->next)
+		evconnlistener_disable(l->el);
+	listeners_paused = 1;
+	if (!cutover.shutting_down)
+		log_warn("max_connections reached: not accepting for now");
+}
+
+void
+listener_resume_all(void)
+{
+	struct listener	*l;
+
+	if (!listeners_paused || cutover.shutting_down)
+		return;
+	for (l = listeners; l != NULL; l = l->next)
+		evconnlistener_enable(l->el);
+	listeners_paused = 0;
+}
+
+void
+listener_close_all(void)
+{
+	struct listener	*l;
+
+	while ((l = listeners) != NULL) {
+		listeners = l->next;
+		evconnlistener_free(l->el);
+		free(l->name);
+		free(l->text);
+		free(l);
+	}
+	listeners_paused = 0;
+}
+
+unsigned
+listener_count(void)
+{
+	struct listener	*l;
+	unsigned	 n = 0;
+
+	for (l = listeners; l != NULL; l = l->next)
+		n++;
+	return (n);
+}

@@ -1,0 +1,22 @@
+/*
+ * Listening sockets: one per bind address of each [listener], accepting
+ * client connections into sessions.
+ */
+#ifndef LISTENER_H
+#define LISTENER_H
+
+struct conf;
+struct event_base;
+
+/* Opens every bind of conf's listeners; -1 (logged) when one fails. */
+int	 listener_open_all(struct event_base *, const struct conf *);
+/* Stops accepting on every listener (shutdown, max_connections). */
+void	 listener_pause_all(void);
+/* Starts accepting again. */
+void	 listener_resume_all(void);
+/* Closes every listening socket. */
+void	 listener_close_all(void);
+/* Returns the number of listening sockets open. */
+unsigned listener_count(void);
+
+#endif

@@ -1,0 +1,1520 @@
+/*
+ * The data path.  A session owns one client connection and, while a
+ * request is under way, one borrowed upstream connection.  It reads a
+ * request head, picks the route, pool and server, writes a cleaned head
+ * upstream and then streams both bodies at once, each direction bounded:
+ * bytes move from a source's input to a destination's output only while
+ * that output is below RELAY_HIGH, and the source's read watermark stops
+ * the socket reads meanwhile.  Requests are handled one at a time, so
+ * pipelined requests wait in the client's input and are answered in order.
+ *
+ * Functions that may close the session return -1 after doing so; their
+ * callers return at once without touching it.
+ */
+#include <sys/socket.h>
+#include <sys/queue.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "balancer.h"
+#include "conf.h"
+#include "cutover.h"
+#include "http_parse.h"
+#include "listener.h"
+#include "log.h"
+#include "pool.h"
+#include "route.h"
+#include "session.h"
+#include "upstream.h"
+#include "xmalloc.h"
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+#define RELAY_HIGH	(64 * 1024)	/* output bytes before reads stop */
+#define RELAY_LOW	(16 * 1024)	/* output bytes before they resume */
+#define LINGER_MS	5000		/* flushing a last answer at most */
+#define STICKY_MAX_AGE	(30 * 86400)
+
+enum session_state {
+	SESSION_READ_HEAD,	/* waiting for a request head */
+	SESSION_CONNECTING,	/* connecting to the server */
+	SESSION_PROXYING,	/* request and response under way */
+	SESSION_TUNNEL,		/* after a 101: raw bytes both ways */
+	SESSION_CLOSING		/* flushing the last answer, then close */
+};
+
+enum body_kind {
+	BODY_NONE,
+	BODY_LENGTH,		/* Content-Length */
+	BODY_CHUNKED,
+	BODY_CLOSE		/* until the server closes */
+};
+
+enum timer_kind {
+	TIMER_NONE,
+	TIMER_IDLE,		/* keepalive_timeout between requests */
+	TIMER_HEADER,		/* client_header_timeout */
+	TIMER_CONNECT,		/* connect_timeout */
+	TIMER_RESPONSE,		/* response_timeout to the first byte */
+	TIMER_LINGER		/* flushing before close */
+};
+
+/* One client connection; owned by the session list. */
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct event_base	*base;
+	struct bufferevent	*cbev;		/* the client */
+	struct upstream_conn	*up;		/* borrowed for a request */
+	struct event		*timer;
+	enum timer_kind		 timer_kind;
+	enum session_state	 state;
+	char			*listener;
+	struct sockaddr_storage	 peer;
+	char			 peer_ip[INET6_ADDRSTRLEN];
+	unsigned		 nrequests;
+
+	/* The request under way. */
+	struct conf		*conf;		/* the generation it started on */
+	struct listener_conf	*lc;
+	struct route		*route;
+	struct pool		*pool;
+	struct server		*server;
+	struct route_pick	 pick;
+	int			 attempts;
+	int			 fresh_retry;
+	struct http_msg		 req;
+	struct http_msg		 resp;
+	struct http_chunked	 req_chunk;
+	struct http_chunked	 resp_chunk;
+	enum body_kind		 req_body;
+	enum body_kind		 resp_body;
+	uint64_t		 req_left;
+	uint64_t		 resp_left;
+	uint64_t		 req_bytes;	/* body bytes received */
+	uint64_t		 bytes_out;	/* bytes sent to the client */
+	int			 status;	/* status sent to the client */
+	uint64_t		 t_start;
+	uint64_t		 t_upstream;
+	uint64_t		 t_first_byte;
+	char			*logreq;	/* request facts for the access log */
+	unsigned		 head_in_input:1;
+	unsigned		 head_sent:1;
+	unsigned		 req_done:1;
+	unsigned		 resp_started:1;	/* bytes came from upstream */
+	unsigned		 resp_head_done:1;
+	unsigned		 resp_head_sent:1;	/* head went to the client */
+	unsigned		 resp_done:1;
+	unsigned		 resp_out_chunked:1;
+	unsigned		 counted:1;		/* pool_server_begin() ran */
+	unsigned		 keepalive:1;		/* client connection stays */
+	unsigned		 up_keepalive:1;
+	unsigned		 is_head:1;
+	unsigned		 upgrade:1;
+	unsigned		 client_eof:1;
+	unsigned		 up_eof:1;		/* the server closed */
+	unsigned		 close_after:1;		/* shutdown: close when done */
+};
+
+static TAILQ_HEAD(, session) sessions = TAILQ_HEAD_INITIALIZER(sessions);
+static unsigned nsessions;
+
+static void	session_client_read_cb(struct bufferevent *, void *);
+static void	session_client_write_cb(struct bufferevent *, void *);
+static void	session_client_event_cb(struct bufferevent *, short, void *);
+static void	session_up_read_cb(struct bufferevent *, void *);
+static void	session_up_write_cb(struct bufferevent *, void *);
+static void	session_up_event_cb(struct bufferevent *, short, void *);
+static void	session_timer_cb(evutil_socket_t, short, void *);
+static int	session_read_head(struct session *);
+static int	session_connect(struct session *);
+static int	session_pump_request(struct session *);
+static int	session_pump_response(struct session *);
+static int	session_error(struct session *, int, const char *);
+static int	session_up_gone(struct session *);
+static void	session_close(struct session *, const char *);
+
+static const char *
+session_state_name(enum session_state st)
+{
+	switch (st) {
+	case SESSION_READ_HEAD:
+		return ("read-head");
+	case SESSION_CONNECTING:
+		return ("connecting");
+	case SESSION_PROXYING:
+		return ("proxying");
+	case SESSION_TUNNEL:
+		return ("tunnel");
+	case SESSION_CLOSING:
+		return ("closing");
+	}
+	return ("?");
+}
+
+/* Changes state, logging old -> new at debug level. */
+static void
+session_set_state(struct session *s, enum session_state st)
+{
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_debug("client %s: %s -> %s", s->peer_ip,
+		    session_state_name(s->state), session_state_name(st));
+	s->state = st;
+}
+
+uint64_t
+cutover_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+/* Arms the session's one timer for ms milliseconds with a meaning. */
+static void
+session_timer(struct session *s, enum timer_kind kind, long ms)
+{
+	struct timeval	tv;
+
+	s->timer_kind = kind;
+	if (kind == TIMER_NONE) {
+		evtimer_del(s->timer);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->timer, &tv);
+}
+
+/* Sets the client's read timeout (body gaps) and write timeout. */
+static void
+session_client_timeouts(struct session *s, int reading_body)
+{
+	struct timeval	rtv, wtv;
+	long		ms = cutover.conf->client_body_timeout;
+
+	wtv.tv_sec = ms / 1000;
+	wtv.tv_usec = (ms % 1000) * 1000;
+	rtv = wtv;
+	bufferevent_set_timeouts(s->cbev, reading_body ? &rtv : NULL, &wtv);
+}
+
+void
+session_new(struct event_base *base, int fd, const struct sockaddr *sa,
+    int salen, const char *listener)
+{
+	struct session	*s;
+	size_t		 rhigh;
+
+	s = xcalloc(1, sizeof *s);
+	s->base = base;
+	s->listener = xstrdup(listener);
+	if ((size_t)salen <= sizeof s->peer)
+		memcpy(&s->peer, sa, salen);
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    s->peer_ip, sizeof s->peer_ip);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, s->peer_ip,
+		    sizeof s->peer_ip);
+	else
+		snprintf(s->peer_ip, sizeof s->peer_ip, "unix");
+	s->cbev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->cbev == NULL) {
+		log_error("client %s: cannot set up connection", s->peer_ip);
+		close(fd);
+		free(s->listener);
+		free(s);
+		return;
+	}
+	s->timer = evtimer_new(base, session_timer_cb, s);
+	http_msg_init(&s->req, 1);
+	rhigh = cutover.conf->max_header_size + 1;
+	if (rhigh < RELAY_HIGH)
+		rhigh = RELAY_HIGH;
+	bufferevent_setwatermark(s->cbev, EV_READ, 0, rhigh);
+	bufferevent_setwatermark(s->cbev, EV_WRITE, RELAY_LOW, 0);
+	bufferevent_setcb(s->cbev, session_client_read_cb,
+	    session_client_write_cb, session_client_event_cb, s);
+	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+	session_client_timeouts(s, 0);
+	s->state = SESSION_READ_HEAD;
+	session_timer(s, TIMER_HEADER, cutover.conf->client_header_timeout);
+	TAILQ_INSERT_TAIL(&sessions, s, entry);
+	nsessions++;
+	cutover.connections++;
+	cutover.accepted++;
+}
+
+/* Ends the attempt on the current server with an outcome. */
+static void
+session_server_end(struct session *s, enum pool_outcome outcome)
+{
+	if (s->counted) {
+		pool_server_end(s->server, outcome);
+		s->counted = 0;
+	}
+}
+
+/* Drops the upstream connection: back to the idle list when clean. */
+static void
+session_release_upstream(struct session *s, int reusable)
+{
+	if (s->up == NULL)
+		return;
+	if (reusable) {
+		s->up->requests++;
+		upstream_put(s->up);
+	} else
+		upstream_free(s->up);
+	s->up = NULL;
+}
+
+/* Forgets the request under way, keeping the connection. */
+static void
+session_reset_request(struct session *s)
+{
+	if (s->head_in_input) {
+		evbuffer_drain(bufferevent_get_input(s->cbev),
+		    s->req.head_len);
+		s->head_in_input = 0;
+	}
+	if (s->conf != NULL)
+		conf_unref(s->conf);
+	s->conf = NULL;
+	s->lc = NULL;
+	s->route = NULL;
+	s->pool = NULL;
+	s->server = NULL;
+	free(s->logreq);
+	s->logreq = NULL;
+	s->attempts = 0;
+	s->fresh_retry = 0;
+	s->req_bytes = s->bytes_out = 0;
+	s->status = 0;
+	s->head_sent = s->req_done = s->resp_started = 0;
+	s->resp_head_done = s->resp_head_sent = s->resp_done = 0;
+	s->resp_out_chunked = s->up_keepalive = s->is_head = s->upgrade = 0;
+	s->up_eof = 0;
+}
+
+/*
+ * The one teardown: stops events, releases what the session took in
+ * reverse order, logs why, frees it.
+ */
+static void
+session_close(struct session *s, const char *reason)
+{
+	bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
+	evtimer_del(s->timer);
+	if (s->up != NULL) {
+		session_server_end(s, s->resp_started ? POOL_BROKEN :
+		    POOL_CONNECT_FAIL);
+		session_release_upstream(s, 0);
+	}
+	session_server_end(s, POOL_OK);
+	log_debug("client %s: closed after %u requests: %s", s->peer_ip,
+	    s->nrequests, reason);
+	s->head_in_input = 0;
+	session_reset_request(s);
+	event_free(s->timer);
+	bufferevent_free(s->cbev);
+	TAILQ_REMOVE(&sessions, s, entry);
+	nsessions--;
+	cutover.connections--;
+	free(s->listener);
+	free(s);
+	if (cutover.conf != NULL &&
+	    cutover.connections < (unsigned)cutover.conf->max_connections)
+		listener_resume_all();
+	if (cutover.shutting_down && nsessions == 0)
+		event_base_loopexit(cutover.base, NULL);
+}
+
+/* Starts closing: no more reads, flush what is queued, then close. */
+static int
+session_linger(struct session *s)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->cbev);
+
+	if (s->up != NULL) {
+		session_server_end(s, POOL_BROKEN);
+		session_release_upstream(s, 0);
+	}
+	bufferevent_disable(s->cbev, EV_READ);
+	session_set_state(s, SESSION_CLOSING);
+	if (evbuffer_get_length(out) == 0) {
+		session_close(s, "done");
+		return (-1);
+	}
+	bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
+	session_timer(s, TIMER_LINGER, LINGER_MS);
+	return (0);
+}
+
+/* Appends a JSON string with escapes to buf, within size. */
+static size_t
+session_json_str(char *buf, size_t size, size_t off, const char *v)
+{
+	static const char	hex[] = "0123456789abcdef";
+	unsigned char		c;
+
+	if (off + 2 >= size)
+		return (off);
+	buf[off++] = '"';
+	for (; v != NULL && *v != '\0' && off + 8 < size; v++) {
+		c = (unsigned char)*v;
+		if (c == '"' || c == '\\') {
+			buf[off++] = '\\';
+			buf[off++] = c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			off += snprintf(buf + off, size - off, "\\u00%c%c",
+			    hex[c >> 4], hex[c & 15]);
+		} else
+			buf[off++] = c;
+	}
+	buf[off++] = '"';
+	return (off);
+}
+
+/* Captures what the access log needs of the request head. */
+static void
+session_capture_request(struct session *s, const char *buf)
+{
+	const struct http_header	*h;
+	const char			*ua = "-", *ref = "-";
+	char				*uabuf = NULL, *refbuf = NULL;
+
+	if (!access_log_enabled())
+		return;
+	if ((h = http_header_find(&s->req, buf, "user-agent")) != NULL)
+		ua = uabuf = xstrndup(buf + h->value_off, h->value_len);
+	if ((h = http_header_find(&s->req, buf, "referer")) != NULL)
+		ref = refbuf = xstrndup(buf + h->value_off, h->value_len);
+	s->logreq = xasprintf("%.*s%c%.*s%cHTTP/1.%d%c%s%c%s",
+	    (int)s->req.method_len, buf, 0, (int)s->req.target_len,
+	    buf + s->req.target_off, 0, s->req.version_minor, 0, ref, 0, ua);
+	free(uabuf);
+	free(refbuf);
+}
+
+/* Writes the access log line of the request that just ended. */
+static void
+session_access_log(struct session *s)
+{
+	char		 line[8192], ts[64];
+	const char	*method, *target, *proto, *ref, *ua;
+	struct tm	 tm;
+	time_t		 now;
+	size_t		 off;
+	double		 total, up = -1;
+
+	if (!access_log_enabled() || s->logreq == NULL)
+		return;
+	method = s->logreq;
+	target = method + strlen(method) + 1;
+	proto = target + strlen(target) + 1;
+	ref = proto + strlen(proto) + 1;
+	ua = ref + strlen(ref) + 1;
+	total = (cutover_now_us() - s->t_start) / 1e6;
+	if (s->t_first_byte != 0)
+		up = (s->t_first_byte - s->t_upstream) / 1e6;
+	now = time(NULL);
+	if (cutover.conf->access_log_json) {
+		gmtime_r(&now, &tm);
+		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		off = snprintf(line, sizeof line, "{\"time\":\"%s\",\"client\":"
+		    "\"%s\",\"method\":", ts, s->peer_ip);
+		off = session_json_str(line, sizeof line, off, method);
+		off += snprintf(line + off, sizeof line - off, ",\"target\":");
+		off = session_json_str(line, sizeof line, off, target);
+		off += snprintf(line + off, sizeof line - off,
+		    ",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%" PRIu64
+		    ",\"route\":", proto, s->status, s->bytes_out);
+		off = session_json_str(line, sizeof line, off,
+		    s->route ? s->route->name : NULL);
+		off += snprintf(line + off, sizeof line - off, ",\"pool\":");
+		off = session_json_str(line, sizeof line, off,
+		    s->pool ? s->pool->name : NULL);
+		off += snprintf(line + off, sizeof line - off, ",\"server\":");
+		off = session_json_str(line, sizeof line, off,
+		    s->server ? s->server->name : NULL);
+		off += snprintf(line + off, sizeof line - off,
+		    ",\"upstream_time\":%.3f,\"request_time\":%.3f,"
+		    "\"referer\":", up < 0 ? 0 : up, total);
+		off = session_json_str(line, sizeof line, off, ref);
+		off += snprintf(line + off, sizeof line - off,
+		    ",\"user_agent\":");
+		off = session_json_str(line, sizeof line, off, ua);
+		if (off + 1 < sizeof line)
+			line[off++] = '}';
+	} else {
+		localtime_r(&now, &tm);
+		strftime(ts, sizeof ts, "%d/%b/%Y:%H:%M:%S %z", &tm);
+		off = snprintf(line, sizeof line, "%s - - [%s] \"%s %s %s\" %d "
+		    "%" PRIu64 " \"%s\" \"%s\"", s->peer_ip, ts, method, target,
+		    proto, s->status, s->bytes_out, ref, ua);
+	}
+	if (off >= sizeof line)
+		off = sizeof line - 1;
+	access_log_write(line, off);
+}
+
+static const char *
+session_reason(int status)
+{
+	switch (status) {
+	case 400:
+		return ("Bad Request");
+	case 404:
+		return ("Not Found");
+	case 408:
+		return ("Request Timeout");
+	case 413:
+		return ("Content Too Large");
+	case 414:
+		return ("URI Too Long");
+	case 431:
+		return ("Request Header Fields Too Large");
+	case 500:
+		return ("Internal Server Error");
+	case 502:
+		return ("Bad Gateway");
+	case 503:
+		return ("Service Unavailable");
+	case 504:
+		return ("Gateway Timeout");
+	}
+	return ("Error");
+}
+
+/*
+ * Answers the client with an error of the proxy's own, logs why and
+ * closes the connection once the answer is out.  When part of a response
+ * already went to the client, nothing can be said: the connection is
+ * closed at once so a truncated body is never taken for a whole one.
+ */
+static int
+session_error(struct session *s, int status, const char *why)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->cbev);
+	const char	*reason = session_reason(status);
+	char		 body[128];
+	int		 n;
+
+	if (status >= 500)
+		log_warn("route %s, pool %s, server %s, client %s: %d: %s",
+		    s->route ? s->route->name : "-",
+		    s->pool ? s->pool->name : "-",
+		    s->server ? s->server->name : "-", s->peer_ip, status, why);
+	else
+		log_info("route %s, client %s: %d: %s",
+		    s->route ? s->route->name : "-", s->peer_ip, status, why);
+	if (s->resp_head_sent) {
+		session_close(s, why);
+		return (-1);
+	}
+	n = snprintf(body, sizeof body, "%d %s\n", status, reason);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain"
+	    "\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status,
+	    reason, n);
+	if (!s->is_head)
+		evbuffer_add(out, body, n);
+	s->status = status;
+	s->bytes_out += n;
+	s->resp_head_sent = 1;
+	session_access_log(s);
+	return (session_linger(s));
+}
+
+/* Splits the request target into host (absolute-form) and path. */
+static void
+session_target(const char *t, size_t len, const char **host, size_t *hostlen,
+    const char **path, size_t *pathlen)
+{
+	const char	*p, *end = t + len;
+
+	*host = NULL;
+	*hostlen = 0;
+	*path = t;
+	*pathlen = len;
+	if (len > 7 && strncasecmp(t, "http://", 7) == 0)
+		p = t + 7;
+	else if (len > 8 && strncasecmp(t, "https://", 8) == 0)
+		p = t + 8;
+	else
+		return;
+	*host = p;
+	while (p < end && *p != '/' && *p != '?')
+		p++;
+	*hostlen = p - *host;
+	*path = p;
+	*pathlen = end - p;
+}
+
+/* Strips a port and a trailing dot from a Host value. */
+static void
+session_host_trim(const char *h, size_t *len)
+{
+	size_t	n = *len, i;
+
+	if (n > 0 && h[0] == '[') {
+		for (i = 0; i < n && h[i] != ']'; i++)
+			;
+		*len = i < n ? i + 1 : n;
+		return;
+	}
+	for (i = 0; i < n && h[i] != ':'; i++)
+		;
+	n = i;
+	if (n > 0 && h[n - 1] == '.')
+		n--;
+	*len = n;
+}
+
+/*
+ * Appends the request head for the server: the request line in
+ * origin-form as HTTP/1.1, the end-to-end headers, our X-Forwarded-*
+ * headers and the framing we chose.
+ */
+static void
+session_write_request_head(struct session *s, const char *buf,
+    struct evbuffer *out)
+{
+	const struct http_msg		*m = &s->req;
+	const struct http_header	*h, *xff = NULL, *upg = NULL;
+	const char			*host, *path;
+	size_t				 hostlen, pathlen, need, off = 0;
+	struct evbuffer_iovec		 v;
+	char				*p;
+	unsigned			 i;
+	int				 fwd = s->lc->forwarded_headers;
+
+	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
+	    &path, &pathlen);
+	if (pathlen == 0) {
+		path = "/";
+		pathlen = 1;
+	}
+	need = m->head_len + 2 * INET6_ADDRSTRLEN + 160;
+	if (evbuffer_reserve_space(out, need, &v, 1) < 1)
+		fatal("cannot reserve %zu bytes of buffer", need);
+	p = v.iov_base;
+#define PUT(src, n) do { memcpy(p + off, (src), (n)); off += (n); } while (0)
+#define PUTS(str) PUT((str), sizeof(str) - 1)
+	PUT(buf, m->method_len);
+	PUTS(" ");
+	PUT(path, pathlen);
+	PUTS(" HTTP/1.1\r\n");
+	for (i = 0; i < m->nheaders; i++) {
+		h = &m->headers[i];
+		if (h->flags & HTTP_HDR_XFF && fwd) {
+			xff = h;
+			continue;
+		}
+		if (h->flags & HTTP_HDR_XFWD && fwd)
+			continue;
+		if (s->upgrade && http_header_is(m, buf, h, "upgrade")) {
+			upg = h;
+			continue;
+		}
+		if (h->flags & HTTP_HDR_HOP)
+			continue;
+		if ((m->flags & HTTP_F_EXPECT_CONTINUE) &&
+		    http_header_is(m, buf, h, "expect"))
+			continue;
+		PUT(buf + h->name_off, h->name_len);
+		PUTS(": ");
+		PUT(buf + h->value_off, h->value_len);
+		PUTS("\r\n");
+	}
+	if (upg != NULL) {
+		PUTS("Connection: upgrade\r\nUpgrade: ");
+		PUT(buf + upg->value_off, upg->value_len);
+		PUTS("\r\n");
+	}
+	if (fwd) {
+		PUTS("X-Forwarded-For: ");
+		if (xff != NULL && xff->value_len > 0) {
+			PUT(buf + xff->value_off, xff->value_len);
+			PUTS(", ");
+		}
+		PUT(s->peer_ip, strlen(s->peer_ip));
+		PUTS("\r\nX-Forwarded-Proto: http\r\nX-Real-IP: ");
+		PUT(s->peer_ip, strlen(s->peer_ip));
+		PUTS("\r\n");
+	}
+	if (s->req_body == BODY_CHUNKED)
+		PUTS("Transfer-Encoding: chunked\r\n");
+	PUTS("\r\n");
+#undef PUT
+#undef PUTS
+	v.iov_len = off;
+	evbuffer_commit_space(out, &v, 1);
+}
+
+/* Appends the response head for the client. */
+static void
+session_write_response_head(struct session *s, const char *buf,
+    struct evbuffer *out)
+{
+	const struct http_msg		*m = &s->resp;
+	const struct http_header	*h;
+	size_t				 need, off = 0;
+	struct evbuffer_iovec		 v;
+	char				*p, num[64];
+	unsigned			 i;
+	int				 n, tunnel = m->status == 101;
+
+	need = m->head_len + 256 + (s->route && s->route->sticky_name ?
+	    s->route->sticky_name_len : 0);
+	if (evbuffer_reserve_space(out, need, &v, 1) < 1)
+		fatal("cannot reserve %zu bytes of buffer", need);
+	p = v.iov_base;
+#define PUT(src, n) do { memcpy(p + off, (src), (n)); off += (n); } while (0)
+#define PUTS(str) PUT((str), sizeof(str) - 1)
+	n = snprintf(num, sizeof num, "HTTP/1.1 %03d ", m->status);
+	PUT(num, n);
+	PUT(buf + m->reason_off, m->reason_len);
+	PUTS("\r\n");
+	for (i = 0; i < m->nheaders; i++) {
+		h = &m->headers[i];
+		if (tunnel && (http_header_is(m, buf, h, "upgrade") ||
+		    http_header_is(m, buf, h, "connection"))) {
+			/* RFC 9110 7.8: the 101 keeps them. */
+		} else if (h->flags & HTTP_HDR_HOP)
+			continue;
+		if ((h->flags & HTTP_HDR_CL) && (m->flags & HTTP_F_HAS_TE))
+			continue;
+		PUT(buf + h->name_off, h->name_len);
+		PUTS(": ");
+		PUT(buf + h->value_off, h->value_len);
+		PUTS("\r\n");
+	}
+	if (s->resp_out_chunked)
+		PUTS("Transfer-Encoding: chunked\r\n");
+	if (!tunnel && m->status >= 200) {
+		if (!s->keepalive)
+			PUTS("Connection: close\r\n");
+		else if (s->req.version_minor == 0)
+			PUTS("Connection: keep-alive\r\n");
+	}
+	if (s->pick.set_cookie && m->status >= 200 && !tunnel) {
+		PUTS("Set-Cookie: ");
+		PUT(s->route->sticky_name, s->route->sticky_name_len);
+		n = snprintf(num, sizeof num, "=%u; Path=/; Max-Age=%d; "
+		    "HttpOnly\r\n", s->pick.bucket, STICKY_MAX_AGE);
+		PUT(num, n);
+	}
+	PUTS("\r\n");
+#undef PUT
+#undef PUTS
+	v.iov_len = off;
+	evbuffer_commit_space(out, &v, 1);
+	s->bytes_out += off;
+}
+
+/* Moves up to n bytes, or all when n is 0 and all is set. */
+static size_t
+session_move(struct evbuffer *src, struct evbuffer *dst, uint64_t n,
+    int chunk)
+{
+	size_t	avail = evbuffer_get_length(src), room, len;
+
+	len = avail;
+	if (n < len)
+		len = n;
+	room = evbuffer_get_length(dst);
+	room = room >= RELAY_HIGH ? 0 : RELAY_HIGH - room;
+	if (len > room)
+		len = room;
+	if (len == 0)
+		return (0);
+	if (chunk)
+		evbuffer_add_printf(dst, "%zx\r\n", len);
+	evbuffer_remove_buffer(src, dst, len);
+	if (chunk)
+		evbuffer_add(dst, "\r\n", 2);
+	return (len);
+}
+
+/*
+ * Streams one body from src to dst with bounded output.  Returns 1 when
+ * the body is complete, 0 when it waits for bytes or room, -1 on bad
+ * chunked framing.  rechunk re-encodes data as chunks; dechunked data
+ * goes out raw.
+ */
+static int
+session_relay_body(struct evbuffer *src, struct evbuffer *dst,
+    enum body_kind kind, uint64_t *left, struct http_chunked *ch,
+    int rechunk, uint64_t *moved)
+{
+	struct evbuffer_iovec	v;
+	enum http_parse_result	r;
+	size_t			used, n;
+
+	switch (kind) {
+	case BODY_NONE:
+		return (1);
+	case BODY_LENGTH:
+		n = session_move(src, dst, *left, 0);
+		*left -= n;
+		*moved += n;
+		return (*left == 0);
+	case BODY_CLOSE:
+		n = session_move(src, dst, UINT64_MAX, rechunk);
+		*moved += n;
+		return (0);
+	case BODY_CHUNKED:
+		break;
+	}
+	for (;;) {
+		if (ch->remaining > 0) {
+			n = session_move(src, dst, ch->remaining, rechunk);
+			http_chunked_consume(ch, n);
+			*moved += n;
+			if (ch->remaining > 0)
+				return (0);
+		}
+		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+			return (0);
+		r = http_chunked_parse(ch, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(src, used);
+		switch (r) {
+		case HTTP_PARSE_AGAIN:
+			continue;
+		case HTTP_PARSE_DATA:
+			continue;
+		case HTTP_PARSE_DONE:
+			if (rechunk)
+				evbuffer_add(dst, "0\r\n\r\n", 5);
+			return (1);
+		case HTTP_PARSE_ERROR:
+			return (-1);
+		}
+	}
+}
+
+/* Picks a server in s->pool (or the stable pool) and connects to it. */
+static int
+session_pick_server(struct session *s, const struct server *exclude)
+{
+	struct server	*srv;
+	struct pool	*stable = s->route->stable;
+
+	srv = balancer_pick(s->pool, exclude);
+	if (srv != NULL && srv == exclude)
+		srv = NULL;
+	if (srv == NULL && stable != NULL && stable != s->pool) {
+		srv = balancer_pick(stable, exclude);
+		if (srv != NULL && srv == exclude)
+			srv = NULL;
+		if (srv != NULL) {
+			log_info("route %s, pool %s: no server left, using "
+			    "stable pool %s", s->route->name, s->pool->name,
+			    stable->name);
+			s->pool = stable;
+		}
+	}
+	if (srv == NULL)
+		return (session_error(s, 503, exclude != NULL ?
+		    "no other eligible server to retry on" :
+		    "no eligible server in the pool nor in the stable pool"));
+	s->server = srv;
+	return (session_connect(s));
+}
+
+/* Handles a request head that parsed: route, pick, connect. */
+static int
+session_start_request(struct session *s, const char *buf)
+{
+	const struct http_msg		*m = &s->req;
+	const struct http_header	*h;
+	const char			*host, *path;
+	size_t				 hostlen, pathlen;
+
+	s->conf = conf_ref(cutover.conf);
+	s->nrequests++;
+	cutover.requests++;
+	s->t_start = cutover_now_us();
+	s->t_first_byte = 0;
+	http_msg_init(&s->resp, 0);
+	s->is_head = m->method == HTTP_HEAD;
+	session_capture_request(s, buf);
+	s->lc = conf_find_listener(s->conf, s->listener);
+	if (s->lc == NULL)
+		return (session_error(s, 404, "listener no longer configured"));
+	if (m->version_minor == 1)
+		s->keepalive = !(m->flags & HTTP_F_CONN_CLOSE);
+	else
+		s->keepalive = (m->flags & HTTP_F_CONN_KEEPALIVE) != 0;
+	if (s->close_after || cutover.shutting_down)
+		s->keepalive = 0;
+
+	if (m->flags & HTTP_F_CHUNKED) {
+		s->req_body = BODY_CHUNKED;
+		http_chunked_init(&s->req_chunk);
+	} else if ((m->flags & HTTP_F_HAS_CL) && m->content_length > 0) {
+		s->req_body = BODY_LENGTH;
+		s->req_left = m->content_length;
+	} else
+		s->req_body = BODY_NONE;
+	if (s->conf->max_body_size > 0 && s->req_body == BODY_LENGTH &&
+	    m->content_length > s->conf->max_body_size)
+		return (session_error(s, 413, "body larger than "
+		    "max_body_size"));
+	s->upgrade = (m->flags & HTTP_F_UPGRADE) &&
+	    (m->flags & HTTP_F_CONN_UPGRADE) && m->version_minor == 1;
+
+	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
+	    &path, &pathlen);
+	if (host == NULL && m->host >= 0) {
+		h = &m->headers[m->host];
+		host = buf + h->value_off;
+		hostlen = h->value_len;
+	}
+	if (host == NULL)
+		hostlen = 0;
+	session_host_trim(host, &hostlen);
+	s->route = route_find(s->conf, s->lc, host, hostlen, path, pathlen);
+	if (s->route == NULL)
+		return (session_error(s, 404, "no route"));
+	route_pick_pool(s->route, m, buf, (struct sockaddr *)&s->peer,
+	    &s->pick);
+	if ((s->pool = s->pick.pool) == NULL)
+		return (session_error(s, 503, "no pool of the route is up"));
+	return (session_pick_server(s, NULL));
+}
+
+/* Parses what the client sent so far of a request head. */
+static int
+session_read_head(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->cbev);
+	struct http_limits	 lim;
+	enum http_parse_result	 r;
+	size_t			 len = evbuffer_get_length(in);
+	const char		*buf;
+
+	if (len == 0) {
+		if (s->client_eof) {
+			session_close(s, "client closed");
+			return (-1);
+		}
+		return (0);
+	}
+	if (s->timer_kind == TIMER_IDLE)
+		session_timer(s, TIMER_HEADER,
+		    cutover.conf->client_header_timeout);
+	lim.max_header_size = cutover.conf->max_header_size;
+	lim.max_uri_size = cutover.conf->max_uri_size;
+	if (len > lim.max_header_size + 1)
+		len = lim.max_header_size + 1;
+	buf = (const char *)evbuffer_pullup(in, len);
+	r = http_parse_head(&s->req, buf, len, &lim);
+	switch (r) {
+	case HTTP_PARSE_AGAIN:
+	case HTTP_PARSE_DATA:
+		if (s->client_eof) {
+			session_close(s, "client closed in a request head");
+			return (-1);
+		}
+		return (0);
+	case HTTP_PARSE_ERROR:
+		s->keepalive = 0;
+		return (session_error(s, s->req.error_status ?
+		    s->req.error_status : 400, s->req.error ?
+		    s->req.error : "bad request"));
+	case HTTP_PARSE_DONE:
+		break;
+	}
+	s->head_in_input = 1;
+	session_timer(s, TIMER_NONE, 0);
+	return (session_start_request(s, buf));
+}
+
+/* Connects to s->server, or borrows an idle connection to it. */
+static int
+session_connect(struct session *s)
+{
+	struct upstream_conn	*c;
+
+	s->t_upstream = cutover_now_us();
+	pool_server_begin(s->server);
+	s->counted = 1;
+	if (s->fresh_retry)
+		upstream_server_clear(s->server);
+	if ((c = upstream_get(s->base, s->server)) == NULL) {
+		session_server_end(s, POOL_CONNECT_FAIL);
+		return (session_error(s, 502, "cannot create a socket"));
+	}
+	s->up = c;
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    s->conf->max_header_size + 1 > RELAY_HIGH ?
+	    s->conf->max_header_size + 1 : RELAY_HIGH);
+	bufferevent_setwatermark(c->bev, EV_WRITE, RELAY_LOW, 0);
+	bufferevent_setcb(c->bev, session_up_read_cb, session_up_write_cb,
+	    session_up_event_cb, s);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (c->reused)
+		return (session_pump_request(s));
+	session_set_state(s, SESSION_CONNECTING);
+	session_timer(s, TIMER_CONNECT, s->pool->connect_timeout);
+	return (0);
+}
+
+/*
+ * The attempt on the current server failed before anything reached it:
+ * retry on another server of the pool or the stable pool while retries
+ * last (POST included: the server never saw it), else answer status.
+ */
+static int
+session_retry(struct session *s, int status, const char *why)
+{
+	struct server	*failed = s->server;
+
+	log_warn("route %s, pool %s, server %s, client %s: %s",
+	    s->route->name, s->pool->name, failed->name, s->peer_ip, why);
+	session_server_end(s, POOL_CONNECT_FAIL);
+	session_release_upstream(s, 0);
+	session_timer(s, TIMER_NONE, 0);
+	if (s->attempts++ >= s->pool->retries)
+		return (session_error(s, status, why));
+	return (session_pick_server(s, failed));
+}
+
+/* Sends the head once connected, then streams the request body. */
+static int
+session_send_head(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->cbev);
+	const char	*buf;
+
+	buf = (const char *)evbuffer_pullup(in, s->req.head_len);
+	session_write_request_head(s, buf, bufferevent_get_output(s->up->bev));
+	s->head_sent = 1;
+	if (s->req_body != BODY_NONE) {
+		/* From here on the request cannot be replayed. */
+		evbuffer_drain(in, s->req.head_len);
+		s->head_in_input = 0;
+		if (s->req.flags & HTTP_F_EXPECT_CONTINUE &&
+		    s->req.version_minor == 1)
+			evbuffer_add(bufferevent_get_output(s->cbev),
+			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		session_client_timeouts(s, 1);
+	}
+	session_set_state(s, SESSION_PROXYING);
+	session_timer(s, TIMER_RESPONSE, s->pool->response_timeout);
+	return (0);
+}
+
+/* Moves request body bytes from the client to the server. */
+static int
+session_pump_request(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->cbev);
+	int		 r;
+
+	if (s->up == NULL)
+		return (0);
+	if (!s->head_sent && session_send_head(s) == -1)
+		return (-1);
+	if (s->req_done)
+		return (0);
+	r = session_relay_body(in, bufferevent_get_output(s->up->bev),
+	    s->req_body, &s->req_left, &s->req_chunk, s->req_body ==
+	    BODY_CHUNKED, &s->req_bytes);
+	if (r == -1)
+		return (session_error(s, 400, s->req_chunk.error ?
+		    s->req_chunk.error : "bad chunked body"));
+	if (s->conf->max_body_size > 0 && s->req_bytes >
+	    s->conf->max_body_size)
+		return (session_error(s, 413, "chunked body larger than "
+		    "max_body_size"));
+	if (r == 1) {
+		s->req_done = 1;
+		session_client_timeouts(s, 0);
+	} else if (s->client_eof) {
+		session_close(s, "client closed in a request body");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Finishes a request whose response is complete. */
+static int
+session_end_request(struct session *s)
+{
+	int	reusable, code = s->resp.status;
+
+	session_server_end(s, code >= 500 ? POOL_HTTP_5XX : POOL_OK);
+	reusable = s->up_keepalive && s->req_done;
+	session_release_upstream(s, reusable);
+	session_timer(s, TIMER_NONE, 0);
+	session_access_log(s);
+	if (!s->req_done)
+		s->keepalive = 0;	/* unread body bytes: cannot go on */
+	if (!s->keepalive) {
+		session_reset_request(s);
+		return (session_linger(s));
+	}
+	session_reset_request(s);
+	http_msg_init(&s->req, 1);
+	session_set_state(s, SESSION_READ_HEAD);
+	session_timer(s, TIMER_IDLE, cutover.conf->keepalive_timeout);
+	/* A pipelined request may be waiting already. */
+	return (session_read_head(s));
+}
+
+/* Decides how the response body is framed, both ways. */
+static void
+session_response_framing(struct session *s)
+{
+	const struct http_msg	*m = &s->resp;
+
+	s->resp_out_chunked = 0;
+	if (s->is_head || m->status < 200 || m->status == 204 ||
+	    m->status == 304)
+		s->resp_body = BODY_NONE;
+	else if (m->flags & HTTP_F_CHUNKED) {
+		s->resp_body = BODY_CHUNKED;
+		http_chunked_init(&s->resp_chunk);
+		if (s->req.version_minor == 1)
+			s->resp_out_chunked = 1;
+		else
+			s->keepalive = 0;
+	} else if (m->flags & HTTP_F_HAS_CL) {
+		s->resp_body = m->content_length > 0 ? BODY_LENGTH : BODY_NONE;
+		s->resp_left = m->content_length;
+	} else {
+		s->resp_body = BODY_CLOSE;
+		if (s->req.version_minor == 1)
+			s->resp_out_chunked = 1;
+		else
+			s->keepalive = 0;
+	}
+	s->up_keepalive = s->resp_body != BODY_CLOSE &&
+	    !(m->flags & HTTP_F_CONN_CLOSE) && (m->version_minor == 1 ||
+	    (m->flags & HTTP_F_CONN_KEEPALIVE));
+	if (!s->req_done)
+		s->keepalive = 0;
+}
+
+/* Switches to a raw tunnel after a 101 (RFC 9110 section 15.2.2). */
+static int
+session_start_tunnel(struct session *s)
+{
+	struct timeval	tv = { 3600, 0 };
+
+	session_timer(s, TIMER_NONE, 0);
+	session_set_state(s, SESSION_TUNNEL);
+	s->keepalive = 0;
+	s->req_body = BODY_CLOSE;
+	s->resp_body = BODY_CLOSE;
+	s->resp_out_chunked = 0;
+	session_access_log(s);
+	bufferevent_set_timeouts(s->cbev, &tv, NULL);
+	bufferevent_set_timeouts(s->up->bev, &tv, NULL);
+	return (0);
+}
+
+/* Moves tunnel bytes both ways; once the server closed, flushes and ends. */
+static int
+session_pump_tunnel(struct session *s)
+{
+	struct evbuffer	*uin = bufferevent_get_input(s->up->bev);
+
+	session_move(bufferevent_get_input(s->cbev),
+	    bufferevent_get_output(s->up->bev), UINT64_MAX, 0);
+	session_move(uin, bufferevent_get_output(s->cbev), UINT64_MAX, 0);
+	if (s->up_eof && evbuffer_get_length(uin) == 0)
+		return (session_linger(s));
+	return (0);
+}
+
+/* Parses the response head; handles 1xx, 101 and the final head. */
+static int
+session_response_head(struct session *s)
+{
+	struct evbuffer		*uin = bufferevent_get_input(s->up->bev);
+	struct evbuffer		*cout = bufferevent_get_output(s->cbev);
+	struct http_limits	 lim;
+	enum http_parse_result	 r;
+	size_t			 len = evbuffer_get_length(uin);
+	const char		*buf;
+	struct timeval		 tv;
+
+	lim.max_header_size = s->conf->max_header_size;
+	lim.max_uri_size = s->conf->max_uri_size;
+	if (len > lim.max_header_size + 1)
+		len = lim.max_header_size + 1;
+	buf = (const char *)evbuffer_pullup(uin, len);
+	r = http_parse_head(&s->resp, buf, len, &lim);
+	if (r == HTTP_PARSE_AGAIN || r == HTTP_PARSE_DATA)
+		return (0);
+	if (r == HTTP_PARSE_ERROR) {
+		session_server_end(s, POOL_BROKEN);
+		return (session_error(s, 502, s->resp.error ?
+		    s->resp.error : "bad response head"));
+	}
+	if (s->resp.status == 101 && s->upgrade) {
+		session_write_response_head(s, buf, cout);
+		evbuffer_drain(uin, s->resp.head_len);
+		s->status = 101;
+		s->resp_head_sent = 1;
+		if (s->head_in_input) {
+			evbuffer_drain(bufferevent_get_input(s->cbev),
+			    s->req.head_len);
+			s->head_in_input = 0;
+		}
+		return (session_start_tunnel(s));
+	}
+	if (s->resp.status < 200) {
+		/* Interim: pass 1xx on to HTTP/1.1 clients, parse again. */
+		if (s->resp.status != 101 && s->req.version_minor == 1 &&
+		    !(s->req.flags & HTTP_F_EXPECT_CONTINUE &&
+		    s->resp.status == 100))
+			session_write_response_head(s, buf, cout);
+		evbuffer_drain(uin, s->resp.head_len);
+		if (s->resp.status == 101) {
+			session_server_end(s, POOL_BROKEN);
+			return (session_error(s, 502, "101 to a request "
+			    "without upgrade"));
+		}
+		http_msg_init(&s->resp, 0);
+		return (1);
+	}
+	s->resp_head_done = 1;
+	if (s->head_in_input) {
+		evbuffer_drain(bufferevent_get_input(s->cbev),
+		    s->req.head_len);
+		s->head_in_input = 0;
+	}
+	session_response_framing(s);
+	s->status = s->resp.status;
+	session_write_response_head(s, buf, cout);
+	s->resp_head_sent = 1;
+	evbuffer_drain(uin, s->resp.head_len);
+	/* response_timeout now bounds each gap in the body. */
+	tv.tv_sec = s->pool->response_timeout / 1000;
+	tv.tv_usec = (s->pool->response_timeout % 1000) * 1000;
+	bufferevent_set_timeouts(s->up->bev, &tv, NULL);
+	return (1);
+}
+
+/* Reads what the server sent: the head, then body bytes. */
+static int
+session_pump_response(struct session *s)
+{
+	struct evbuffer	*uin;
+	int		 r;
+
+	if (s->up == NULL)
+		return (0);
+	uin = bufferevent_get_input(s->up->bev);
+	if (s->state == SESSION_TUNNEL)
+		return (session_pump_tunnel(s));
+	if (!s->resp_started && evbuffer_get_length(uin) > 0) {
+		s->resp_started = 1;
+		s->t_first_byte = cutover_now_us();
+		if (s->timer_kind == TIMER_RESPONSE)
+			session_timer(s, TIMER_NONE, 0);
+	}
+	while (!s->resp_head_done) {
+		if (evbuffer_get_length(uin) == 0)
+			return (s->up_eof ? session_up_gone(s) : 0);
+		if ((r = session_response_head(s)) == -1)
+			return (-1);
+		if (r == 0)
+			return (s->up_eof ? session_up_gone(s) : 0);
+		if (s->state == SESSION_TUNNEL)
+			return (session_pump_tunnel(s));
+	}
+	r = session_relay_body(uin, bufferevent_get_output(s->cbev),
+	    s->resp_body, &s->resp_left, &s->resp_chunk, s->resp_out_chunked,
+	    &s->bytes_out);
+	if (r == -1) {
+		session_server_end(s, POOL_BROKEN);
+		return (session_error(s, 502, s->resp_chunk.error ?
+		    s->resp_chunk.error : "bad chunked response"));
+	}
+	if (r == 1) {
+		s->resp_done = 1;
+		return (session_end_request(s));
+	}
+	if (s->up_eof && evbuffer_get_length(uin) == 0)
+		return (session_up_gone(s));
+	return (0);
+}
+
+static void
+session_client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	switch (s->state) {
+	case SESSION_READ_HEAD:
+		session_read_head(s);
+		break;
+	case SESSION_CONNECTING:
+		break;
+	case SESSION_PROXYING:
+		session_pump_request(s);
+		break;
+	case SESSION_TUNNEL:
+		session_pump_tunnel(s);
+		break;
+	case SESSION_CLOSING:
+		evbuffer_drain(bufferevent_get_input(bev), -1);
+		break;
+	}
+}
+
+/* The client drained its output: more response bytes may move. */
+static void
+session_client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	switch (s->state) {
+	case SESSION_READ_HEAD:
+	case SESSION_CONNECTING:
+		break;
+	case SESSION_PROXYING:
+		session_pump_response(s);
+		break;
+	case SESSION_TUNNEL:
+		session_pump_tunnel(s);
+		break;
+	case SESSION_CLOSING:
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			session_close(s, "done");
+		break;
+	}
+}
+
+static void
+session_client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_READING) && s->state == SESSION_PROXYING &&
+		    !s->req_done) {
+			session_error(s, 408, "client_body_timeout");
+			return;
+		}
+		session_close(s, (what & BEV_EVENT_WRITING) ?
+		    "client stopped reading" : "client timed out");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		session_close(s, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		s->client_eof = 1;
+		switch (s->state) {
+		case SESSION_READ_HEAD:
+			session_read_head(s);
+			return;
+		case SESSION_PROXYING:
+			if (!s->req_done)
+				session_pump_request(s);
+			return;
+		case SESSION_CONNECTING:
+			if (s->req_body != BODY_NONE)
+				session_close(s, "client closed before the "
+				    "body was sent");
+			return;
+		case SESSION_TUNNEL:
+		case SESSION_CLOSING:
+			session_close(s, "client closed");
+			return;
+		}
+	}
+}
+
+/* The server's output drained: more request bytes may move. */
+static void
+session_up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == SESSION_TUNNEL)
+		session_pump_tunnel(s);
+	else if (s->state == SESSION_PROXYING)
+		session_pump_request(s);
+}
+
+static void
+session_up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL)
+		session_pump_response(s);
+}
+
+/*
+ * The server closed and every byte it sent was handled: a close-delimited
+ * body ends here; anything else is a failure, retried when the server saw
+ * nothing it could have acted on.
+ */
+static int
+session_up_gone(struct session *s)
+{
+	if (s->resp_head_done && s->resp_body == BODY_CLOSE) {
+		if (s->resp_out_chunked)
+			evbuffer_add(bufferevent_get_output(s->cbev),
+			    "0\r\n\r\n", 5);
+		s->up_keepalive = 0;
+		s->resp_done = 1;
+		return (session_end_request(s));
+	}
+	if (s->resp_head_sent) {
+		session_server_end(s, POOL_BROKEN);
+		log_warn("route %s, pool %s, server %s, client %s: upstream "
+		    "closed in the response body", s->route->name,
+		    s->pool->name, s->server->name, s->peer_ip);
+		session_close(s, "upstream closed mid-response");
+		return (-1);
+	}
+	if (!s->resp_started && s->up->reused && s->req_body == BODY_NONE &&
+	    !s->fresh_retry) {
+		/* A kept-alive connection the server had closed: go again. */
+		log_debug("pool %s: server %s: idle connection was stale",
+		    s->pool->name, s->server->name);
+		session_server_end(s, POOL_OK);
+		session_release_upstream(s, 0);
+		session_timer(s, TIMER_NONE, 0);
+		s->head_sent = 0;
+		s->fresh_retry = 1;
+		return (session_connect(s));
+	}
+	session_server_end(s, POOL_BROKEN);
+	return (session_error(s, 502, s->resp_started ? "upstream sent a "
+	    "truncated response head" : "upstream closed before responding"));
+}
+
+static void
+session_up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+	char		 why[160];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		session_timer(s, TIMER_NONE, 0);
+		session_set_state(s, SESSION_PROXYING);
+		if (session_pump_request(s) == -1)
+			return;
+		if (s->up != NULL)
+			session_pump_response(s);
+		return;
+	}
+	if (s->state == SESSION_CONNECTING) {
+		snprintf(why, sizeof why, "cannot connect to %s: %s",
+		    s->server->addr_text, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+		session_retry(s, 502, why);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		session_server_end(s, POOL_TIMEOUT);
+		if (s->resp_head_sent) {
+			log_warn("route %s, pool %s, server %s, client %s: "
+			    "response_timeout in the body", s->route->name,
+			    s->pool->name, s->server->name, s->peer_ip);
+			session_close(s, "upstream timed out mid-response");
+		} else
+			session_error(s, 504, "response_timeout");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		log_debug("pool %s: server %s: %s", s->pool->name,
+		    s->server->name, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+	s->up_eof = 1;
+	session_pump_response(s);
+}
+
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+	enum timer_kind	 kind = s->timer_kind;
+
+	s->timer_kind = TIMER_NONE;
+	switch (kind) {
+	case TIMER_NONE:
+		break;
+	case TIMER_IDLE:
+		session_close(s, "keepalive_timeout");
+		break;
+	case TIMER_HEADER:
+		if (evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+			session_close(s, "client_header_timeout, nothing sent");
+		else
+			session_error(s, 408, "client_header_timeout");
+		break;
+	case TIMER_CONNECT:
+		session_retry(s, 504, "connect_timeout");
+		break;
+	case TIMER_RESPONSE:
+		session_server_end(s, POOL_TIMEOUT);
+		session_error(s, 504, "response_timeout");
+		break;
+	case TIMER_LINGER:
+		session_close(s, "client did not take the last answer");
+		break;
+	}
+}
+
+void
+session_shutdown_all(void)
+{
+	struct session	*s, *next;
+
+	TAILQ_FOREACH_SAFE(s, &sessions, entry, next) {
+		s->close_after = 1;
+		s->keepalive = 0;
+		if (s->state == SESSION_READ_HEAD &&
+		    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+			session_close(s, "shutting down");
+	}
+}
+
+void
+session_close_all(void)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&sessions)) != NULL)
+		session_close(s, "shutdown_grace ran out");
+}
+
+unsigned
+session_count(void)
+{
+	return (nsessions);
+}

@@ -1,0 +1,201 @@
+/*
+ * Connections to upstream servers.  A session borrows one for a request
+ * and gives it back when the exchange ended cleanly (the whole request
+ * sent, the whole response read, neither side asked to close).  Up to the
+ * pool's `keepalive` idle connections per server wait in a list; an idle
+ * one that the server closes, or that receives bytes nobody asked for, is
+ * freed at once.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "conf.h"
+#include "log.h"
+#include "upstream.h"
+#include "xmalloc.h"
+
+/* The idle connections of one server; hangs off server->idle. */
+struct upstream_idle {
+	TAILQ_HEAD(, upstream_conn)	 conns;
+	unsigned			 n;
+};
+
+#define UPSTREAM_IDLE_TIMEOUT	60	/* seconds an idle connection waits */
+
+static struct upstream_idle *
+upstream_idle_of(struct server *s)
+{
+	struct upstream_idle	*ui;
+
+	if ((ui = s->idle) == NULL) {
+		ui = xcalloc(1, sizeof *ui);
+		TAILQ_INIT(&ui->conns);
+		s->idle = ui;
+	}
+	return (ui);
+}
+
+/* Removes c from its server's idle list. */
+static void
+upstream_idle_del(struct upstream_conn *c)
+{
+	struct upstream_idle	*ui = c->server->idle;
+
+	TAILQ_REMOVE(&ui->conns, c, entry);
+	ui->n--;
+}
+
+/* An idle connection became readable, closed or timed out: drop it. */
+static void
+upstream_idle_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream_conn	*c = arg;
+
+	log_debug("pool %s: server %s: idle connection closed (%s)",
+	    c->server->pool->name, c->server->name,
+	    (what & BEV_EVENT_TIMEOUT) ? "timeout" :
+	    (what & BEV_EVENT_EOF) ? "closed by server" : "error");
+	upstream_idle_del(c);
+	upstream_free(c);
+}
+
+static void
+upstream_idle_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_conn	*c = arg;
+
+	log_debug("pool %s: server %s: idle connection sent unexpected data",
+	    c->server->pool->name, c->server->name);
+	upstream_idle_del(c);
+	upstream_free(c);
+}
+
+struct upstream_conn *
+upstream_get(struct event_base *base, struct server *s)
+{
+	struct upstream_idle	*ui = s->idle;
+	struct upstream_conn	*c;
+	struct bufferevent	*bev = NULL;
+	int			 fd = -1, one = 1;
+
+	if (ui != NULL && (c = TAILQ_FIRST(&ui->conns)) != NULL) {
+		upstream_idle_del(c);
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		c->reused = 1;
+		return (c);
+	}
+
+	fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (s->addr.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		goto fail;
+	fd = -1;
+	if (bufferevent_socket_connect(bev, (struct sockaddr *)&s->addr,
+	    (int)s->addrlen) == -1)
+		goto fail;
+	c = xcalloc(1, sizeof *c);
+	c->bev = bev;
+	c->server = s;
+	return (c);
+fail:
+	log_warn("pool %s: server %s: cannot connect: %s", s->pool->name,
+	    s->name, strerror(errno));
+	if (bev != NULL)
+		bufferevent_free(bev);
+	if (fd != -1)
+		close(fd);
+	return (NULL);
+}
+
+void
+upstream_put(struct upstream_conn *c)
+{
+	struct server		*s = c->server;
+	struct upstream_idle	*ui;
+	struct timeval		 tv = { UPSTREAM_IDLE_TIMEOUT, 0 };
+
+	if (s->pool->keepalive <= 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) != 0) {
+		upstream_free(c);
+		return;
+	}
+	ui = upstream_idle_of(s);
+	if (ui->n >= (unsigned)s->pool->keepalive) {
+		upstream_free(c);
+		return;
+	}
+	TAILQ_INSERT_HEAD(&ui->conns, c, entry);
+	ui->n++;
+	bufferevent_setcb(c->bev, upstream_idle_read_cb, NULL,
+	    upstream_idle_event_cb, c);
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+void
+upstream_free(struct upstream_conn *c)
+{
+	if (c == NULL)
+		return;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+unsigned
+upstream_idle_count(const struct server *s)
+{
+	const struct upstream_idle	*ui = s->idle;
+
+	return (ui != NULL ? ui->n : 0);
+}
+
+void
+upstream_server_clear(struct server *s)
+{
+	struct upstream_idle	*ui = s->idle;
+	struct upstream_conn	*c;
+
+	if (ui == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&ui->conns)) != NULL) {
+		upstream_idle_del(c);
+		upstream_free(c);
+	}
+	free(ui);
+	s->idle = NULL;
+}
+
+void
+upstream_server_move(struct server *from, struct server *to)
+{
+	struct upstream_idle	*ui = from->idle;
+	struct upstream_conn	*c;
+
+	if (ui == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&ui->conns)) != NULL) {
+		upstream_idle_del(c);
+		c->server = to;
+		upstream_put(c);
+	}
+	free(ui);
+	from->idle = NULL;
+}

@@ -1,0 +1,42 @@
+/*
+ * Connections to upstream servers: opening them, and keeping up to the
+ * pool's `keepalive` idle ones per server for reuse.
+ */
+#ifndef UPSTREAM_H
+#define UPSTREAM_H
+
+#include <sys/queue.h>
+#include <stdint.h>
+
+struct bufferevent;
+struct event_base;
+struct server;
+
+/* One connection to a server; owned by its session, or idle by its list. */
+struct upstream_conn {
+	struct bufferevent		*bev;
+	struct server			*server;
+	int				 reused;	/* came from the idle list */
+	uint64_t			 requests;	/* requests it carried */
+	TAILQ_ENTRY(upstream_conn)	 entry;
+};
+
+/*
+ * Returns an idle connection to s, or a new one still connecting (the
+ * caller sees BEV_EVENT_CONNECTED or an error).  NULL when no socket could
+ * be made.  The caller sets the callbacks.
+ */
+struct upstream_conn	*upstream_get(struct event_base *, struct server *);
+/* Keeps a clean connection idle for reuse, or frees it; takes ownership. */
+void			 upstream_put(struct upstream_conn *);
+/* Closes and frees a connection. */
+void			 upstream_free(struct upstream_conn *);
+/* Returns the number of idle connections to s. */
+unsigned		 upstream_idle_count(const struct server *);
+/* Closes every idle connection to s. */
+void			 upstream_server_clear(struct server *);
+/* Moves the idle connections of from to to (same address, after reload). */
+void			 upstream_server_move(struct server *from,
+			    struct server *to);
+
+#endif

@@ -35,6 +35,7 @@
 #include "http_parse.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "route.h"
 #include "session.h"
@@ -115,6 +116,8 @@ struct session {
 	uint64_t		 t_upstream;
 	uint64_t		 t_first_byte;
 	char			*logreq;	/* request facts for the access log */
+	enum metrics_outcome	 outcome;
+	unsigned		 logged:1;		/* counted and logged */
 	unsigned		 head_in_input:1;
 	unsigned		 head_sent:1;
 	unsigned		 req_done:1;
@@ -149,6 +152,7 @@ static int	session_pump_request(struct session *);
 static int	session_pump_response(struct session *);
 static int	session_error(struct session *, int, const char *);
 static int	session_up_gone(struct session *);
+static void	session_access_log(struct session *);
 static void	session_close(struct session *, const char *);
 
 static const char *
@@ -311,6 +315,9 @@ session_reset_request(struct session *s)
 	s->fresh_retry = 0;
 	s->req_bytes = s->bytes_out = 0;
 	s->status = 0;
+	s->outcome = METRICS_OK;
+	s->logged = 0;
+	s->t_start = 0;
 	s->head_sent = s->req_done = s->resp_started = 0;
 	s->resp_head_done = s->resp_head_sent = s->resp_done = 0;
 	s->resp_out_chunked = s->up_keepalive = s->is_head = s->upgrade = 0;
@@ -332,6 +339,15 @@ session_close(struct session *s, const char *reason)
 		session_release_upstream(s, 0);
 	}
 	session_server_end(s, POOL_OK);
+	if (s->conf != NULL && s->state != SESSION_TUNNEL &&
+	    s->state != SESSION_CLOSING) {
+		/* A request cut short: count what the client got. */
+		if (s->status == 0)
+			s->status = 499;
+		else if (s->status < 500 && s->up_eof)
+			s->outcome = METRICS_5XX;
+		session_access_log(s);
+	}
 	log_debug("client %s: closed after %u requests: %s", s->peer_ip,
 	    s->nrequests, reason);
 	s->head_in_input = 0;
@@ -411,13 +427,13 @@ session_capture_request(struct session *s, const char *buf)
 	if ((h = http_header_find(&s->req, buf, "referer")) != NULL)
 		ref = refbuf = xstrndup(buf + h->value_off, h->value_len);
 	s->logreq = xasprintf("%.*s%c%.*s%cHTTP/1.%d%c%s%c%s",
-	    (int)s->req.method_len, buf, 0, (int)s->req.target_len,
+	    (int)s->req.method_len, buf + s->req.method_off, 0, (int)s->req.target_len,
 	    buf + s->req.target_off, 0, s->req.version_minor, 0, ref, 0, ua);
 	free(uabuf);
 	free(refbuf);
 }
 
-/* Writes the access log line of the request that just ended. */
+/* Counts the request that just ended and writes its access log line. */
 static void
 session_access_log(struct session *s)
 {
@@ -428,6 +444,13 @@ session_access_log(struct session *s)
 	size_t		 off;
 	double		 total, up = -1;
 
+	if (s->logged || s->t_start == 0)
+		return;
+	s->logged = 1;
+	if (s->outcome == METRICS_OK && s->status >= 500)
+		s->outcome = METRICS_5XX;
+	metrics_request(s->route, s->pool, s->server, s->status, s->outcome,
+	    cutover_now_us() - s->t_start);
 	if (!access_log_enabled() || s->logreq == NULL)
 		return;
 	method = s->logreq;
@@ -533,6 +556,8 @@ session_error(struct session *s, int status, const char *why)
 		session_close(s, why);
 		return (-1);
 	}
+	if (s->t_start == 0)
+		s->t_start = cutover_now_us();
 	n = snprintf(body, sizeof body, "%d %s\n", status, reason);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain"
 	    "\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status,
@@ -621,7 +646,7 @@ session_write_request_head(struct session *s, const char *buf,
 	p = v.iov_base;
 #define PUT(src, n) do { memcpy(p + off, (src), (n)); off += (n); } while (0)
 #define PUTS(str) PUT((str), sizeof(str) - 1)
-	PUT(buf, m->method_len);
+	PUT(buf + m->method_off, m->method_len);
 	PUTS(" ");
 	PUT(path, pathlen);
 	PUTS(" HTTP/1.1\r\n");
@@ -997,8 +1022,11 @@ session_retry(struct session *s, int status, const char *why)
 	session_server_end(s, POOL_CONNECT_FAIL);
 	session_release_upstream(s, 0);
 	session_timer(s, TIMER_NONE, 0);
-	if (s->attempts++ >= s->pool->retries)
+	if (s->attempts++ >= s->pool->retries) {
+		s->outcome = status == 504 ? METRICS_TIMEOUT :
+		    METRICS_CONNECT_FAIL;
 		return (session_error(s, status, why));
+	}
 	return (session_pick_server(s, failed));
 }
 
@@ -1446,8 +1474,10 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 			    "response_timeout in the body", s->route->name,
 			    s->pool->name, s->server->name, s->peer_ip);
 			session_close(s, "upstream timed out mid-response");
-		} else
+		} else {
+			s->outcome = METRICS_TIMEOUT;
 			session_error(s, 504, "response_timeout");
+		}
 		return;
 	}
 	if (what & BEV_EVENT_ERROR)
@@ -1481,6 +1511,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_retry(s, 504, "connect_timeout");
 		break;
 	case TIMER_RESPONSE:
+		s->outcome = METRICS_TIMEOUT;
 		session_server_end(s, POOL_TIMEOUT);
 		session_error(s, 504, "response_timeout");
 		break;
@@ -1517,4 +1548,29 @@ unsigned
 session_count(void)
 {
 	return (nsessions);
+}
+
+void
+session_counts(unsigned *reading, unsigned *active, unsigned *idle)
+{
+	struct session	*s;
+
+	*reading = *active = *idle = 0;
+	TAILQ_FOREACH(s, &sessions, entry) {
+		switch (s->state) {
+		case SESSION_READ_HEAD:
+			if (evbuffer_get_length(bufferevent_get_input(s->cbev))
+			    == 0)
+				(*idle)++;
+			else
+				(*reading)++;
+			break;
+		case SESSION_CONNECTING:
+		case SESSION_PROXYING:
+		case SESSION_TUNNEL:
+		case SESSION_CLOSING:
+			(*active)++;
+			break;
+		}
+	}
 }

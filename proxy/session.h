@@ -19,5 +19,7 @@ void	 session_shutdown_all(void);
 void	 session_close_all(void);
 /* Returns the number of open sessions. */
 unsigned session_count(void);
+/* Counts sessions reading a head, busy with a request, and idle. */
+void	 session_counts(unsigned *reading, unsigned *active, unsigned *idle);
 
 #endif

@@ -1,0 +1,52 @@
+/*
+ * Live figures: counters and latency histograms per route, pool and
+ * server, kept across reloads, exported as Prometheus text, and sliding
+ * per-second windows per route and pool that the rollout controller
+ * judges a canary by.
+ */
+#ifndef METRICS_H
+#define METRICS_H
+
+#include <stdint.h>
+
+struct evbuffer;
+struct route;
+struct pool;
+struct server;
+
+/* How a request ended, for the windows. */
+enum metrics_outcome {
+	METRICS_OK,		/* any response but a 5xx */
+	METRICS_5XX,		/* a 5xx from the server or the proxy */
+	METRICS_CONNECT_FAIL,	/* never reached a server */
+	METRICS_TIMEOUT		/* no response in time */
+};
+
+/* Figures of one route and pool over a trailing window. */
+struct metrics_window {
+	uint64_t	requests;
+	uint64_t	ok;
+	uint64_t	errors_5xx;
+	uint64_t	connect_failures;
+	uint64_t	timeouts;
+	double		error_rate;	/* (5xx + connect + timeout) / requests */
+	double		p95;		/* seconds; 0 without requests */
+};
+
+/*
+ * Records one finished request: route, pool and server may be NULL (a 404
+ * has no route), status is what the client got, usec the total time.
+ * O(1), no allocation once the series exists.
+ */
+void	metrics_request(const struct route *, const struct pool *,
+	    const struct server *, int status, enum metrics_outcome,
+	    uint64_t usec);
+/* Fills w with route/pool figures over the last seconds (1..600). */
+void	metrics_window(const char *route, const char *pool, unsigned seconds,
+	    struct metrics_window *w);
+/* Appends the Prometheus text exposition of every metric to buf. */
+void	metrics_render(struct evbuffer *buf);
+/* Frees every series (at exit). */
+void	metrics_clear(void);
+
+#endif

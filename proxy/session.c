@@ -427,8 +427,9 @@ session_capture_request(struct session *s, const char *buf)
 	if ((h = http_header_find(&s->req, buf, "referer")) != NULL)
 		ref = refbuf = xstrndup(buf + h->value_off, h->value_len);
 	s->logreq = xasprintf("%.*s%c%.*s%cHTTP/1.%d%c%s%c%s",
-	    (int)s->req.method_len, buf + s->req.method_off, 0, (int)s->req.target_len,
-	    buf + s->req.target_off, 0, s->req.version_minor, 0, ref, 0, ua);
+	    (int)s->req.method_len, buf + s->req.method_off, 0,
+	    (int)s->req.target_len, buf + s->req.target_off, 0,
+	    s->req.version_minor, 0, ref, 0, ua);
 	free(uabuf);
 	free(refbuf);
 }

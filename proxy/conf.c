@@ -1289,7 +1289,7 @@ conf_route_split(struct conf_parse *p, const char *key, const char *value)
 	char			*copy, *next, *entry, **names = NULL;
 	const char		*errstr = NULL;
 	size_t			 n = 0, i;
-	int			 weight, sum = 0;
+	int			 weight = 0, sum = 0;
 
 	copy = next = xstrdup(value);
 	while ((entry = strsep(&next, ",")) != NULL) {

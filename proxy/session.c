@@ -153,6 +153,8 @@ static int	session_pump_response(struct session *);
 static int	session_error(struct session *, int, const char *);
 static int	session_up_gone(struct session *);
 static void	session_access_log(struct session *);
+static int	session_abort(struct session *, const char *);
+static int	session_check_first_chunk(struct session *);
 static void	session_close(struct session *, const char *);
 
 static const char *
@@ -366,7 +368,10 @@ session_close(struct session *s, const char *reason)
 		event_base_loopexit(cutover.base, NULL);
 }
 
-/* Starts closing: no more reads, flush what is queued, then close. */
+/*
+ * Starts closing: no more reads, flush what is queued, then close.
+ * Returns -1 like session_close(): the caller must stop processing.
+ */
 static int
 session_linger(struct session *s)
 {
@@ -384,7 +389,7 @@ session_linger(struct session *s)
 	}
 	bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
 	session_timer(s, TIMER_LINGER, LINGER_MS);
-	return (0);
+	return (-1);
 }
 
 /* Appends a JSON string with escapes to buf, within size. */
@@ -569,6 +574,23 @@ session_error(struct session *s, int status, const char *why)
 	s->bytes_out += n;
 	s->resp_head_sent = 1;
 	session_access_log(s);
+	return (session_linger(s));
+}
+
+/*
+ * The server failed after part of its response went to the client: send
+ * what arrived, then close, so the client sees a short body (or a chunked
+ * body without its last chunk) and never takes it for a whole one.
+ */
+static int
+session_abort(struct session *s, const char *why)
+{
+	log_warn("route %s, pool %s, server %s, client %s: %s",
+	    s->route->name, s->pool->name, s->server->name, s->peer_ip, why);
+	if (s->outcome == METRICS_OK)
+		s->outcome = METRICS_5XX;
+	session_access_log(s);
+	s->keepalive = 0;
 	return (session_linger(s));
 }
 
@@ -821,14 +843,24 @@ session_relay_body(struct evbuffer *src, struct evbuffer *dst,
 			if (ch->remaining > 0)
 				return (0);
 		}
-		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+		if (evbuffer_get_length(src) == 0 ||
+		    evbuffer_peek(src, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return (0);
 		r = http_chunked_parse(ch, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(src, used);
 		switch (r) {
 		case HTTP_PARSE_AGAIN:
+			if (used == 0) {
+				log_alert("chunked parser made no progress "
+				    "on %zu bytes", v.iov_len);
+				return (-1);
+			}
 			continue;
 		case HTTP_PARSE_DATA:
+			if (used == 0 && ch->remaining == 0) {
+				log_alert("chunked parser gave no data");
+				return (-1);
+			}
 			continue;
 		case HTTP_PARSE_DONE:
 			if (rechunk)
@@ -840,9 +872,13 @@ session_relay_body(struct evbuffer *src, struct evbuffer *dst,
 	}
 }
 
-/* Picks a server in s->pool (or the stable pool) and connects to it. */
+/*
+ * Picks a server in s->pool (or the stable pool) and connects to it.  On
+ * a retry, exclude is the server that failed and status/why say how.
+ */
 static int
-session_pick_server(struct session *s, const struct server *exclude)
+session_pick_server(struct session *s, const struct server *exclude,
+    int status, const char *why)
 {
 	struct server	*srv;
 	struct pool	*stable = s->route->stable;
@@ -861,10 +897,14 @@ session_pick_server(struct session *s, const struct server *exclude)
 			s->pool = stable;
 		}
 	}
+	if (srv == NULL && exclude != NULL) {
+		s->outcome = status == 504 ? METRICS_TIMEOUT :
+		    METRICS_CONNECT_FAIL;
+		return (session_error(s, status, why));
+	}
 	if (srv == NULL)
-		return (session_error(s, 503, exclude != NULL ?
-		    "no other eligible server to retry on" :
-		    "no eligible server in the pool nor in the stable pool"));
+		return (session_error(s, 503, "no eligible server in the pool "
+		    "nor in the stable pool"));
 	s->server = srv;
 	return (session_connect(s));
 }
@@ -908,6 +948,8 @@ session_start_request(struct session *s, const char *buf)
 	    m->content_length > s->conf->max_body_size)
 		return (session_error(s, 413, "body larger than "
 		    "max_body_size"));
+	if (s->req_body == BODY_CHUNKED && session_check_first_chunk(s) == -1)
+		return (-1);
 	s->upgrade = (m->flags & HTTP_F_UPGRADE) &&
 	    (m->flags & HTTP_F_CONN_UPGRADE) && m->version_minor == 1;
 
@@ -928,7 +970,7 @@ session_start_request(struct session *s, const char *buf)
 	    &s->pick);
 	if ((s->pool = s->pick.pool) == NULL)
 		return (session_error(s, 503, "no pool of the route is up"));
-	return (session_pick_server(s, NULL));
+	return (session_pick_server(s, NULL, 0, NULL));
 }
 
 /* Parses what the client sent so far of a request head. */
@@ -1028,7 +1070,41 @@ session_retry(struct session *s, int status, const char *why)
 		    METRICS_CONNECT_FAIL;
 		return (session_error(s, status, why));
 	}
-	return (session_pick_server(s, failed));
+	return (session_pick_server(s, failed, status, why));
+}
+
+/*
+ * Checks the chunked framing that already arrived behind the head, up to
+ * the first chunk's data, so that a request with a bad first chunk size
+ * never reaches a server.  Framing errors further on abort the upstream
+ * request before its end: the server never sees a complete message.
+ */
+static int
+session_check_first_chunk(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->cbev);
+	struct evbuffer_ptr	 pos;
+	struct evbuffer_iovec	 v[4];
+	struct http_chunked	 ch;
+	enum http_parse_result	 r = HTTP_PARSE_AGAIN;
+	size_t			 used;
+	int			 i, n;
+
+	if (evbuffer_ptr_set(in, &pos, s->req.head_len, EVBUFFER_PTR_SET)
+	    == -1)
+		return (0);
+	http_chunked_init(&ch);
+	n = evbuffer_peek(in, -1, &pos, v, 4);
+	for (i = 0; i < n && i < 4 && r == HTTP_PARSE_AGAIN; i++) {
+		r = http_chunked_parse(&ch, v[i].iov_base, v[i].iov_len,
+		    &used);
+		if (used < v[i].iov_len && r == HTTP_PARSE_AGAIN)
+			break;
+	}
+	if (r == HTTP_PARSE_ERROR)
+		return (session_error(s, 400, ch.error ? ch.error :
+		    "bad chunked body"));
+	return (0);
 }
 
 /* Sends the head once connected, then streams the request body. */
@@ -1037,6 +1113,7 @@ session_send_head(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->cbev);
 	const char	*buf;
+
 
 	buf = (const char *)evbuffer_pullup(in, s->req.head_len);
 	session_write_request_head(s, buf, bufferevent_get_output(s->up->bev));
@@ -1423,11 +1500,8 @@ session_up_gone(struct session *s)
 	}
 	if (s->resp_head_sent) {
 		session_server_end(s, POOL_BROKEN);
-		log_warn("route %s, pool %s, server %s, client %s: upstream "
-		    "closed in the response body", s->route->name,
-		    s->pool->name, s->server->name, s->peer_ip);
-		session_close(s, "upstream closed mid-response");
-		return (-1);
+		return (session_abort(s, "upstream closed in the response "
+		    "body"));
 	}
 	if (!s->resp_started && s->up->reused && s->req_body == BODY_NONE &&
 	    !s->fresh_retry) {
@@ -1471,10 +1545,8 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		session_server_end(s, POOL_TIMEOUT);
 		if (s->resp_head_sent) {
-			log_warn("route %s, pool %s, server %s, client %s: "
-			    "response_timeout in the body", s->route->name,
-			    s->pool->name, s->server->name, s->peer_ip);
-			session_close(s, "upstream timed out mid-response");
+			s->outcome = METRICS_TIMEOUT;
+			session_abort(s, "response_timeout in the body");
 		} else {
 			s->outcome = METRICS_TIMEOUT;
 			session_error(s, 504, "response_timeout");

@@ -1,0 +1,111 @@
+#!/usr/bin/perl
+# HTTP/1.x framing through the proxy: chunked bodies both ways, pipelined
+# requests answered in order, HEAD, 204 and 304 without bodies,
+# Expect: 100-continue, hop-by-hop headers removed and X-Forwarded-*
+# added, HTTP/1.0 clients, and close-delimited responses.
+
+use strict;
+use warnings;
+use Test::More tests => 31;
+use Cutover::Test;
+
+my $be = start_backend(name => 'blue');
+my $port = free_port();
+my $cv = start_cutover(conf => <<"EOF");
+[global]
+status_listen = off
+
+[listener web]
+bind = 127.0.0.1:$port
+
+[pool blue]
+server = b1 127.0.0.1:@{[$be->port]}
+
+[route app]
+split = blue 1
+EOF
+
+# Chunked response to an HTTP/1.1 client stays chunked and complete.
+my $r = http_get($port, '/?chunked=1&size=100000');
+is($r->{status}, 200, 'chunked response: 200');
+is($r->{headers}{'transfer-encoding'}, 'chunked', 'it is sent chunked');
+is(length $r->{body}, 100000, 'with every byte');
+ok($r->{complete}, 'and its last chunk');
+
+# Chunked request body reaches the server whole.
+my $body = pattern(0, 300000);
+$r = http_request($port, "POST /?echo=count HTTP/1.1\r\nHost: x\r\n"
+    . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    body_size => 300000, chunk_size => 7000);
+is($r->{body}, 'bytes=300000 sum=' . pattern_sha1(300000) . "\n",
+    'a chunked upload arrives whole');
+$r = http_post($port, '/?echo=1', 'hello world');
+is($r->{body}, 'hello world', 'a small Content-Length body is echoed');
+
+# Pipelining: three requests in one write, answers in order.
+my $c = http_client($port);
+my @rs = $c->pipeline(map { "GET /?delay=" . (30 - $_ * 10) .
+    "&n=$_ HTTP/1.1\r\nHost: x\r\n\r\n" } 0 .. 2);
+is(scalar @rs, 3, 'three pipelined requests get three answers');
+my @q = map { $_->{headers}{'x-req'} } @rs;
+ok($q[1] == $q[0] + 1 && $q[2] == $q[1] + 1 &&
+    !grep({ $_->{headers}{'x-conn'} ne $rs[0]{headers}{'x-conn'} } @rs),
+    'in order, one after another on one upstream connection');
+ok(!grep({ $_->{status} != 200 } @rs), 'all 200');
+
+# HEAD, 204, 304: no body even when the server lies about length.
+$r = $c->request("HEAD /?size=5000 HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{status}, 200, 'HEAD: 200');
+is($r->{headers}{'content-length'}, '5000', 'HEAD keeps Content-Length');
+is($r->{body}, '', 'and has no body');
+$r = $c->request("GET /?status=204 HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{status}, 204, '204 passes');
+$r = $c->request("GET /?status=304 HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{status}, 304, '304 passes');
+$r = $c->request("GET /?n=after HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{status}, 200, 'the connection is still in step after them');
+
+# Expect: 100-continue gets an interim 100, then the final answer.
+$r = $c->request("POST /?echo=1 HTTP/1.1\r\nHost: x\r\n"
+    . "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n", body => 'abcde');
+is($r->{status}, 200, 'Expect: 100-continue request answered 200');
+is(scalar(@{$r->{interim}}), 1, 'after one interim response');
+is($r->{body}, 'abcde', 'and the body went through');
+
+# Hop-by-hop headers go, forwarding headers come.
+$r = http_request($port, "GET /?headers=1 HTTP/1.1\r\nHost: x\r\n"
+    . "Connection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
+    . "TE: trailers\r\nProxy-Connection: keep-alive\r\n"
+    . "X-Forwarded-For: 10.1.1.1\r\nX-Real-IP: 6.6.6.6\r\n"
+    . "X-Forwarded-Proto: gopher\r\nX-Keep: yes\r\n\r\n");
+my $head = $r->{body};
+unlike($head, qr/^(X-Secret|Keep-Alive|TE|Proxy-Connection):/mi,
+    'hop-by-hop headers and those named by Connection are removed');
+like($head, qr/^X-Keep: yes\r$/m, 'end-to-end headers pass');
+like($head, qr/^X-Forwarded-For: 10\.1\.1\.1, 127\.0\.0\.1\r$/m,
+    'X-Forwarded-For gets the client appended');
+like($head, qr/^X-Real-IP: 127\.0\.0\.1\r$/m, 'X-Real-IP is replaced');
+like($head, qr/^X-Forwarded-Proto: http\r$/m, 'X-Forwarded-Proto is set');
+like($head, qr{^GET /\?headers=1 HTTP/1\.1\r$}m,
+    'the request line goes out as HTTP/1.1');
+
+# HTTP/1.0 client: chunked response arrives raw and the connection closes.
+$r = http_request($port, "GET /?chunked=1&size=5000 HTTP/1.0\r\n\r\n");
+is(length $r->{body}, 5000, 'an HTTP/1.0 client gets a chunked body raw');
+ok(!defined $r->{headers}{'transfer-encoding'},
+    'without Transfer-Encoding');
+$c = http_client($port);
+$r = $c->request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+is($r->{headers}{connection}, 'keep-alive',
+    'HTTP/1.0 keep-alive is acknowledged');
+$r = $c->request("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+is($r->{status}, 200, 'and the connection serves a second request');
+
+# A close-delimited response reaches a 1.1 client chunked, connection kept.
+$c = http_client($port);
+$r = $c->request("GET /?noheaders-close=1&size=7000 HTTP/1.1\r\n"
+    . "Host: x\r\n\r\n");
+is(length $r->{body}, 7000, 'a close-delimited body arrives whole');
+is($r->{headers}{'transfer-encoding'}, 'chunked', 're-framed as chunked');
+$r = $c->request("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{status}, 200, 'and the client connection stays usable');

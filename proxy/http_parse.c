@@ -1135,9 +1135,9 @@ http_chunk_size(struct http_chunked *c, unsigned char ch)
 
 	if (c->state == CHUNK_SIZE && (d = http_hex(ch)) != -1) {
 		if (++c->ndigits > HTTP_CHUNK_DIGITS_MAX ||
-		    c->remaining > (HTTP_LENGTH_MAX - (uint64_t)d) / 16)
+		    c->size > (HTTP_LENGTH_MAX - (uint64_t)d) / 16)
 			return (http_chunk_fail(c, "bad chunk size"));
-		c->remaining = c->remaining * 16 + (uint64_t)d;
+		c->size = c->size * 16 + (uint64_t)d;
 		return (HTTP_PARSE_AGAIN);
 	}
 	if (c->ndigits == 0)
@@ -1268,6 +1268,9 @@ http_chunk_byte(struct http_chunked *c, unsigned char ch)
 		if (ch != '\n')
 			return (http_chunk_fail(c, "bare cr"));
 		c->linelen = 0;
+		/* Only now is the size known: callers move data by it. */
+		c->remaining = c->size;
+		c->size = 0;
 		c->state = c->remaining == 0 ? CHUNK_TRAILER_START : CHUNK_DATA;
 		c->ndigits = 0;
 		return (HTTP_PARSE_AGAIN);

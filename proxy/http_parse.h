@@ -99,6 +99,7 @@ struct http_msg {
 struct http_chunked {
 	int		state;
 	uint64_t	remaining;	/* chunk data bytes still to pass */
+	uint64_t	size;		/* the chunk-size being read */
 	size_t		linelen;	/* bytes of the current framing line */
 	unsigned	ndigits;
 	const char	*error;

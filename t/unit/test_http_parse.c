@@ -808,9 +808,31 @@ test_chunked(void)
 	is_str(cr.error, "chunk line too long", "as chunk line too long");
 }
 
+/*
+ * A size line split across reads: remaining must stay 0 until the line
+ * ends, since the relay moves data by it.
+ */
+static void
+test_chunk_size_split(void)
+{
+	struct http_chunked	c;
+	size_t			used;
+	enum http_parse_result	r;
+
+	http_chunked_init(&c);
+	r = http_chunked_parse(&c, "100", 3, &used);
+	ok(r == HTTP_PARSE_AGAIN && used == 3, "a partial size line is taken");
+	is_int(c.remaining, 0, "no data is announced before the line ends");
+	r = http_chunked_parse(&c, "00\r\n", 4, &used);
+	is_int(c.remaining, 0x10000, "the size counts once its line ends");
+	r = http_chunked_parse(&c, "x", 1, &used);
+	ok(r == HTTP_PARSE_DATA && used == 0, "then data follows");
+}
+
 int
 main(void)
 {
+	test_chunk_size_split();
 	test_get();
 	test_post();
 	test_chunked_request();

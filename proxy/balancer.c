@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "balancer.h"
+#include "breaker.h"
 
 static struct server	*balancer_pick_tier(struct pool *, int,
 			    const struct server *);
@@ -43,27 +44,18 @@ balancer_wrr(const int *weights, int *cur, size_t n,
 	return (best);
 }
 
-/* Returns nonzero when s may take a new request now. */
+/*
+ * Returns nonzero when s may take a new request now: weight, admin state
+ * and health allow it, and so does its breaker (which, half-open, lets
+ * only its one probe through).
+ */
 int
 balancer_server_eligible(const struct server *s)
 {
 	if (s->weight <= 0 || s->admin != SERVER_READY ||
 	    s->health != HEALTH_UP)
 		return (0);
-	switch (s->breaker) {
-	case BREAKER_CLOSED:
-		return (1);
-	case BREAKER_HALF_OPEN:
-		/*
-		 * Half-open lets one probe request through.  Until the
-		 * breaker module tracks its probe, a half-open server with
-		 * nothing in flight is taken as having no probe out.
-		 */
-		return (s->active == 0);
-	case BREAKER_OPEN:
-		return (0);
-	}
-	return (0);
+	return (breaker_allows(s));
 }
 
 /* Returns nonzero when the pool has at least one eligible server. */

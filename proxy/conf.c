@@ -1940,6 +1940,25 @@ conf_rollout_end(struct conf_parse *p, struct rollout_conf *ro)
 	}
 }
 
+/* Checks what a pool section needs once all its keys are read. */
+static void
+conf_pool_end(struct conf_parse *p, struct pool *pool)
+{
+	int	line;
+
+	if (pool->nservers == 0 && conf_seen(p, "server") == 0)
+		conf_error(p, p->section_line, "%s: no server", p->where);
+	/* A check still out when the next one is due would skip it. */
+	if (pool->health_path != NULL &&
+	    pool->health_timeout > pool->health_interval) {
+		if ((line = conf_seen(p, "health_timeout")) == 0)
+			line = conf_seen(p, "health_interval");
+		conf_error(p, line, "%s: health_timeout %ldms is longer than "
+		    "health_interval %ldms", p->where, pool->health_timeout,
+		    pool->health_interval);
+	}
+}
+
 /* Closes the current section, checking what it needs. */
 static void
 conf_section_end(struct conf_parse *p)
@@ -1953,10 +1972,7 @@ conf_section_end(struct conf_parse *p)
 		conf_listener_end(p, p->obj);
 		break;
 	case CONF_POOL:
-		if (((struct pool *)p->obj)->nservers == 0 &&
-		    conf_seen(p, "server") == 0)
-			conf_error(p, p->section_line, "%s: no server",
-			    p->where);
+		conf_pool_end(p, p->obj);
 		break;
 	case CONF_ROUTE:
 		conf_route_end(p, p->obj);

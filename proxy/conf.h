@@ -68,6 +68,8 @@ struct server {
 	struct pool		*pool;
 
 	/* runtime */
+	int			 added;		/* by the admin socket */
+	int			 retired;	/* deleted or replaced: no reuse */
 	int			 weight;	/* effective weight */
 	int			 cur_weight;	/* smooth WRR state */
 	enum server_admin	 admin;

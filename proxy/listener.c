@@ -2,7 +2,11 @@
  * Listening sockets.  Each bind address of each [listener] gets one
  * evconnlistener; an accepted connection becomes a session that knows the
  * listener by name, so it finds the listener's current settings in
- * whatever config generation is live when each request arrives.
+ * whatever config generation is live when each request arrives.  A reload
+ * keeps the socket of every address that stays (never closed and
+ * reopened, so no connection attempt is refused), opens the added ones
+ * and closes the removed ones; connections accepted earlier are sessions
+ * of their own and are not touched.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -27,6 +31,9 @@
 struct listener {
 	char			*name;		/* the [listener NAME] */
 	char			*text;		/* the bind address as written */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	int			 keep;		/* listener_sync(): stays */
 	struct evconnlistener	*el;
 	struct listener		*next;
 };
@@ -64,14 +71,15 @@ listener_error_cb(struct evconnlistener *el, void *arg)
 	    strerror(errno));
 }
 
-/* Opens one bind address. */
+/* Opens one bind address onto the list at head; errs may be NULL. */
 static int
 listener_open(struct event_base *base, const struct listener_conf *lc,
-    const struct bind_addr *b)
+    const struct bind_addr *b, struct listener **head,
+    struct conf_errors *errs)
 {
 	struct listener		*l;
 	struct evconnlistener	*el;
-	int			 fd = -1, one = 1;
+	int			 fd = -1, one = 1, saved;
 
 	fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
@@ -90,16 +98,25 @@ listener_open(struct event_base *base, const struct listener_conf *lc,
 	l = xcalloc(1, sizeof *l);
 	l->name = xstrdup(lc->name);
 	l->text = xstrdup(b->text);
+	memcpy(&l->addr, &b->addr, b->addrlen);
+	l->addrlen = b->addrlen;
 	l->el = el;
 	evconnlistener_set_cb(el, listener_accept_cb, l);
 	evconnlistener_set_error_cb(el, listener_error_cb);
-	l->next = listeners;
-	listeners = l;
+	l->next = *head;
+	*head = l;
 	log_info("listener %s: listening on %s", lc->name, b->text);
 	return (0);
 fail:
+	saved = errno;
 	log_error("listener %s: cannot listen on %s: %s", lc->name, b->text,
-	    strerror(errno));
+	    strerror(saved));
+	if (errs != NULL) {
+		errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
+		    sizeof *errs->msgs);
+		errs->msgs[errs->n++] = xasprintf("listener %s: cannot listen "
+		    "on %s: %s", lc->name, b->text, strerror(saved));
+	}
 	if (fd != -1)
 		close(fd);
 	return (-1);
@@ -113,9 +130,95 @@ listener_open_all(struct event_base *base, const struct conf *conf)
 	for (i = 0; i < conf->nlisteners; i++) {
 		for (j = 0; j < conf->listeners[i]->nbinds; j++) {
 			if (listener_open(base, conf->listeners[i],
-			    &conf->listeners[i]->binds[j]) == -1)
+			    &conf->listeners[i]->binds[j], &listeners,
+			    NULL) == -1)
 				return (-1);
 		}
+	}
+	return (0);
+}
+
+/* Finds the open socket of an address; NULL when there is none. */
+static struct listener *
+listener_find(struct listener *head, const struct bind_addr *b)
+{
+	struct listener	*l;
+
+	for (l = head; l != NULL; l = l->next) {
+		if (l->addrlen == b->addrlen &&
+		    memcmp(&l->addr, &b->addr, b->addrlen) == 0)
+			return (l);
+	}
+	return (NULL);
+}
+
+/* Closes and frees one listening socket. */
+static void
+listener_free(struct listener *l)
+{
+	evconnlistener_free(l->el);
+	free(l->name);
+	free(l->text);
+	free(l);
+}
+
+int
+listener_sync(struct event_base *base, const struct conf *conf,
+    struct conf_errors *errs)
+{
+	struct listener_conf	*lc;
+	struct listener		*fresh = NULL, *l, **lp;
+	size_t			 i, j;
+
+	/* Open the added addresses first: on failure nothing changed. */
+	for (i = 0; i < conf->nlisteners; i++) {
+		lc = conf->listeners[i];
+		for (j = 0; j < lc->nbinds; j++) {
+			if (listener_find(listeners, &lc->binds[j]) != NULL ||
+			    listener_find(fresh, &lc->binds[j]) != NULL)
+				continue;
+			if (listener_open(base, lc, &lc->binds[j], &fresh,
+			    errs) == 0)
+				continue;
+			while ((l = fresh) != NULL) {
+				fresh = l->next;
+				listener_free(l);
+			}
+			return (-1);
+		}
+	}
+	for (l = listeners; l != NULL; l = l->next)
+		l->keep = 0;
+	for (i = 0; i < conf->nlisteners; i++) {
+		lc = conf->listeners[i];
+		for (j = 0; j < lc->nbinds; j++) {
+			if ((l = listener_find(listeners,
+			    &lc->binds[j])) == NULL)
+				continue;
+			l->keep = 1;
+			/* An address moved to another [listener]. */
+			if (strcmp(l->name, lc->name) != 0) {
+				free(l->name);
+				l->name = xstrdup(lc->name);
+			}
+		}
+	}
+	for (lp = &listeners; (l = *lp) != NULL; ) {
+		if (l->keep) {
+			lp = &l->next;
+			continue;
+		}
+		*lp = l->next;
+		log_info("listener %s: no longer listening on %s", l->name,
+		    l->text);
+		listener_free(l);
+	}
+	while ((l = fresh) != NULL) {
+		fresh = l->next;
+		if (listeners_paused)
+			evconnlistener_disable(l->el);
+		l->next = listeners;
+		listeners = l;
 	}
 	return (0);
 }
@@ -153,10 +256,7 @@ listener_close_all(void)
 
 	while ((l = listeners) != NULL) {
 		listeners = l->next;
-		evconnlistener_free(l->el);
-		free(l->name);
-		free(l->text);
-		free(l);
+		listener_free(l);
 	}
 	listeners_paused = 0;
 }

@@ -6,10 +6,19 @@
 #define LISTENER_H
 
 struct conf;
+struct conf_errors;
 struct event_base;
 
 /* Opens every bind of conf's listeners; -1 (logged) when one fails. */
 int	 listener_open_all(struct event_base *, const struct conf *);
+/*
+ * Makes the open sockets those of conf (a reload): addresses that stay
+ * keep their socket, added ones open, removed ones close.  -1 when an
+ * added one cannot open, with the reason appended to errs (may be NULL):
+ * then nothing changed.
+ */
+int	 listener_sync(struct event_base *, const struct conf *,
+	    struct conf_errors *);
 /* Stops accepting on every listener (shutdown, max_connections). */
 void	 listener_pause_all(void);
 /* Starts accepting again. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,19 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "admin.h"
+#include "breaker.h"
 #include "conf.h"
 #include "cutover.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
+#include "state.h"
+#include "status.h"
 #include "upstream.h"
+#include "xmalloc.h"
 
 struct cutover	 cutover;
 
@@ -54,26 +62,38 @@ main_clear_upstreams(struct conf *conf)
 			upstream_server_clear(conf->pools[i]->servers[j]);
 }
 
-/*
- * Reloads the config: a config with errors leaves the running one
- * untouched.  Runtime state of servers and splits that did not change is
- * carried over, and idle upstream connections move to the new servers.
- */
-static int
-main_reload(void)
+/* Appends a message to the errors of a refused reload. */
+static void __attribute__((format(printf, 2, 3)))
+main_reload_error(struct conf_errors *errs, const char *fmt, ...)
 {
-	struct conf_errors	 errs = { NULL, 0 };
-	struct conf		*conf, *old = cutover.conf;
-	struct pool		*op;
-	struct server		*os, *ns;
-	size_t			 i, j;
+	va_list	ap;
+	char	*msg;
 
-	if ((conf = conf_load(cutover.conf_path, &errs)) == NULL) {
-		for (i = 0; i < errs.n; i++)
-			log_error("reload refused: %s", errs.msgs[i]);
-		conf_errors_clear(&errs);
-		return (-1);
-	}
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("out of memory");
+	va_end(ap);
+	errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
+	    sizeof *errs->msgs);
+	errs->msgs[errs->n++] = msg;
+}
+
+/*
+ * Hands what a server that stays (same pool, name and address) holds at
+ * run time and the config does not describe to its successor: counters,
+ * idle upstream connections, health checks and breaker.  Weights and
+ * admin states follow state.c's rule.  Every old server is marked
+ * retired, so that a connection a request in flight gives back is closed
+ * rather than kept idle on a generation about to go.  Returns how many
+ * servers stayed.
+ */
+static size_t
+main_carry_servers(struct conf *old, struct conf *conf)
+{
+	struct pool	*op;
+	struct server	*os, *ns;
+	size_t		 i, j, kept = 0;
+
 	for (i = 0; i < conf->npools; i++) {
 		if ((op = conf_find_pool(old, conf->pools[i]->name)) == NULL)
 			continue;
@@ -82,14 +102,88 @@ main_reload(void)
 			if ((os = conf_find_server(op, ns->name)) == NULL ||
 			    strcmp(os->addr_text, ns->addr_text) != 0)
 				continue;
+			ns->requests = os->requests;
+			ns->errors = os->errors;
 			upstream_server_move(os, ns);
+			health_server_move(os, ns);
+			breaker_server_move(os, ns);
+			kept++;
 		}
 	}
+	for (i = 0; i < old->npools; i++)
+		for (j = 0; j < old->pools[i]->nservers; j++)
+			old->pools[i]->servers[j]->retired = 1;
+	return (kept);
+}
+
+/*
+ * Reloads the config (SIGHUP and the admin command reload).  The new
+ * config is parsed and checked whole and its new listening sockets are
+ * opened before anything changes: on any error the running generation
+ * stays untouched, every error is logged and, when errs is not NULL,
+ * handed to the caller.  Then the runtime state carries over (state.c:
+ * a value edited in the file wins, others keep their runtime value),
+ * servers that stay hand over their connections, checks and breakers,
+ * and the new generation is swapped in; requests in flight finish on the
+ * one they started with, since each holds a reference to it.
+ */
+static int
+main_reload(struct conf_errors *errs)
+{
+	struct conf_errors	 mine = { NULL, 0 };
+	struct conf		*conf, *old = cutover.conf;
+	size_t			 i, kept, nservers = 0;
+
+	if (errs == NULL)
+		errs = &mine;
+	if (cutover.shutting_down) {
+		main_reload_error(errs, "shutting down");
+		goto refused;
+	}
+	if ((conf = conf_load(cutover.conf_path, errs)) == NULL)
+		goto refused;
+	if (conf->workers > 1) {
+		main_reload_error(errs, "%s: workers %d: only one worker is "
+		    "supported yet", cutover.conf_path, conf->workers);
+		conf_unref(conf);
+		goto refused;
+	}
+	if (listener_sync(cutover.base, conf, errs) == -1) {
+		conf_unref(conf);
+		goto refused;
+	}
+	state_carry(old, conf);
+	kept = main_carry_servers(old, conf);
+	health_stop(old);
+	breaker_stop(old);
 	main_clear_upstreams(old);
 	cutover.conf = conf;
 	conf_unref(old);
-	log_info("config reloaded from %s", cutover.conf_path);
+	breaker_start(cutover.base, conf);
+	health_start(conf);
+	status_reload(cutover.base, conf);
+	metrics_reload(1);
+
+	if (log_open(conf->error_log, conf->log_level) == -1)
+		log_error("error_log %s: %s", conf->error_log,
+		    strerror(errno));
+	if (access_log_open(conf->access_log, conf->access_log_json) == -1)
+		log_error("access_log %s: %s", conf->access_log,
+		    strerror(errno));
+	admin_reload(conf->admin_socket);
+	state_save(conf);
+	for (i = 0; i < conf->npools; i++)
+		nservers += conf->pools[i]->nservers;
+	log_info("config reloaded from %s: %zu routes, %zu pools, %zu "
+	    "servers (%zu kept), %u listening sockets", cutover.conf_path,
+	    conf->nroutes, conf->npools, nservers, kept, listener_count());
 	return (0);
+refused:
+	for (i = 0; i < errs->n; i++)
+		log_error("reload refused: %s", errs->msgs[i]);
+	conf_errors_clear(&mine);
+	metrics_reload(0);
+	return (-1);
 }
 
 static void
@@ -130,7 +224,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		log_info("SIGHUP: reloading");
-		main_reload();
+		main_reload(NULL);
 		break;
 	case SIGUSR1:
 		log_reopen();
@@ -199,8 +293,20 @@ main(int argc, char **argv)
 	evthread_use_pthreads();
 	if ((cutover.base = event_base_new()) == NULL)
 		fatal("cannot create the event loop");
+	if (health_init(cutover.base) == -1)
+		fatal("cannot set up libcurl for health checks");
+	state_restore(cutover.conf);
+	/* Before the listeners: once they accept, the socket answers too. */
+	if (admin_open(cutover.base, cutover.conf->admin_socket,
+	    main_reload) == -1)
+		fatal("cannot open the admin socket");
 	if (listener_open_all(cutover.base, cutover.conf) == -1)
 		fatal("cannot open the listeners");
+	/* After the listeners, so that /ready never answers before them. */
+	if (status_start(cutover.base, cutover.conf) == -1)
+		fatal("cannot open the status endpoint");
+	breaker_start(cutover.base, cutover.conf);
+	health_start(cutover.conf);
 	for (i = 0; i < 4; i++) {
 		sigs[i] = evsignal_new(cutover.base, signums[i],
 		    main_signal_cb, NULL);
@@ -215,12 +321,19 @@ main(int argc, char **argv)
 	log_info("cutover stopped");
 	listener_close_all();
 	session_close_all();
+	admin_close();
 	for (i = 0; i < 4; i++)
 		event_free(sigs[i]);
 	if (ev_grace != NULL)
 		event_free(ev_grace);
+	health_stop(cutover.conf);
+	breaker_stop(cutover.conf);
+	health_clear();
+	status_stop();
 	main_clear_upstreams(cutover.conf);
 	conf_unref(cutover.conf);
+	state_clear();
+	metrics_clear();
 	event_base_free(cutover.base);
 	libevent_global_shutdown();
 	log_close();

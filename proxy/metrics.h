@@ -41,12 +41,43 @@ struct metrics_window {
 void	metrics_request(const struct route *, const struct pool *,
 	    const struct server *, int status, enum metrics_outcome,
 	    uint64_t usec);
-/* Fills w with route/pool figures over the last seconds (1..600). */
+/*
+ * Counts a config reload that succeeded (ok) or was refused; main.c calls
+ * it after each attempt.
+ */
+void	metrics_reload(int ok);
+/* Counts an active health check of pool/server (the health module). */
+void	metrics_health_check(const char *pool, const char *server, int ok);
+/*
+ * Sets the canary weight a rollout put on its route, in percent; a
+ * negative percent removes the series (the rollout is gone).
+ */
+void	metrics_rollout_weight(const char *route, double percent);
+/* Counts a rollback of route with a reason such as "error_rate". */
+void	metrics_rollback(const char *route, const char *reason);
+
+/*
+ * Fills w with route/pool figures over the last seconds (1..600): the
+ * current second and the ones before it.  pool NULL sums every pool of
+ * the route.
+ */
 void	metrics_window(const char *route, const char *pool, unsigned seconds,
 	    struct metrics_window *w);
+/*
+ * Fills wc and ws with the figures of the canary and the stable pool of a
+ * route over the same window, read at the same instant.
+ */
+void	metrics_window_pair(const char *route, const char *canary,
+	    const char *stable, unsigned seconds, struct metrics_window *wc,
+	    struct metrics_window *ws);
 /* Appends the Prometheus text exposition of every metric to buf. */
 void	metrics_render(struct evbuffer *buf);
 /* Frees every series (at exit). */
 void	metrics_clear(void);
+
+/* A clock in microseconds, for tests. */
+typedef uint64_t (*metrics_clock_cb)(void);
+/* Replaces the monotonic clock the windows use; NULL restores it. */
+void	metrics_set_clock(metrics_clock_cb);
 
 #endif

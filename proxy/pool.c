@@ -1,8 +1,10 @@
 /*
  * Per-server bookkeeping: every attempt on a server is bracketed by
  * pool_server_begin() and pool_server_end(), which keep the figures the
- * balancer (least_conn), the admin socket and the breaker read.
+ * balancer (least_conn), the admin socket and the breaker read, and
+ * feed each server's circuit breaker.
  */
+#include "breaker.h"
 #include "conf.h"
 #include "log.h"
 #include "pool.h"
@@ -12,6 +14,7 @@ pool_server_begin(struct server *s)
 {
 	s->active++;
 	s->requests++;
+	breaker_begin(s);
 }
 
 void
@@ -24,6 +27,7 @@ pool_server_end(struct server *s, enum pool_outcome outcome)
 		s->active--;
 	if (outcome != POOL_OK)
 		s->errors++;
+	breaker_end(s, outcome);
 }
 
 const char *

@@ -131,7 +131,8 @@ upstream_put(struct upstream_conn *c)
 	struct upstream_idle	*ui;
 	struct timeval		 tv = { UPSTREAM_IDLE_TIMEOUT, 0 };
 
-	if (s->pool->keepalive <= 0 ||
+	/* A server of a replaced generation keeps no idle list to leak. */
+	if (s->retired || s->pool->keepalive <= 0 ||
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) != 0) {
 		upstream_free(c);
 		return;

@@ -27,6 +27,8 @@ bind = 127.0.0.1:$port
 [pool blue]
 server = b1 127.0.0.1:@{[$be->port]}
 response_timeout = 300ms
+# Failures here are on purpose: keep the breaker out of the way.
+breaker_failures = 1000
 
 [pool dead]
 server = d1 127.0.0.1:$dead

@@ -1,0 +1,27 @@
+/*
+ * The admin socket: a unix stream socket speaking the line protocol of
+ * SPEC section 3, for cutoverctl and deploy scripts.
+ */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+struct conf_errors;
+struct event_base;
+
+/*
+ * Reloads the config: 0 on success, -1 with the reasons in errs, each
+ * "FILE:LINE: message" or a sentence.
+ */
+typedef int	(*admin_reload_fn)(struct conf_errors *errs);
+
+/*
+ * Listens on path (mode 0600; a stale socket left by a dead process is
+ * replaced).  -1, logged, when it cannot.
+ */
+int	 admin_open(struct event_base *, const char *path, admin_reload_fn);
+/* Moves the socket to the path of a reloaded config if it changed. */
+void	 admin_reload(const char *path);
+/* Closes the socket and every admin client, and removes the socket file. */
+void	 admin_close(void);
+
+#endif

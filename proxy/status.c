@@ -1,0 +1,996 @@
+/*
+ * The status endpoint: a small HTTP server on status_listen for probes,
+ * scrapers and people.  /live answers while the event loop turns, /ready
+ * while the proxy takes traffic (503 from SIGTERM on, so a load balancer
+ * stops sending before the listeners are gone), /metrics is the Prometheus
+ * exposition of metrics.c, /status.json the state of routes and pools, and
+ * /status a self-contained HTML page that shows the same and refreshes
+ * itself from /status.json.  The page is rendered on the server too, so it
+ * reads fine without JavaScript.
+ *
+ * It runs on libevent's evhttp rather than on the session code: it is not
+ * the data path, it must keep answering while the listeners are closed
+ * for shutdown, and evhttp's limits and timeouts are enough for it.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "balancer.h"
+#include "conf.h"
+#include "cutover.h"
+#include "listener.h"
+#include "log.h"
+#include "metrics.h"
+#include "route.h"
+#include "session.h"
+#include "status.h"
+#include "xmalloc.h"
+
+#define STATUS_TIMEOUT		10	/* seconds a client may idle */
+#define STATUS_MAX_HEADERS	16384
+#define STATUS_COLORS		8	/* pool colours of the page */
+
+/* A page of the endpoint: fills buf, sets the type, returns the status. */
+typedef int (*status_page_cb)(struct evbuffer *, const char **);
+
+/* The endpoint; owned by this module. */
+struct status {
+	struct evhttp	*http;
+	char		*addr;		/* status_listen as written */
+};
+
+static struct status	*status;
+
+/* Returns the name of a server's admin state. */
+static const char *
+status_admin_name(enum server_admin a)
+{
+	switch (a) {
+	case SERVER_READY:
+		return ("ready");
+	case SERVER_DRAIN:
+		return ("drain");
+	case SERVER_MAINT:
+		return ("maint");
+	}
+	return ("?");
+}
+
+/* Returns the name of a server's health. */
+static const char *
+status_health_name(enum server_health h)
+{
+	switch (h) {
+	case HEALTH_UP:
+		return ("up");
+	case HEALTH_DOWN:
+		return ("down");
+	case HEALTH_CHECKING:
+		return ("checking");
+	}
+	return ("?");
+}
+
+/* Returns the name of a breaker state. */
+static const char *
+status_breaker_name(enum breaker_state b)
+{
+	switch (b) {
+	case BREAKER_CLOSED:
+		return ("closed");
+	case BREAKER_HALF_OPEN:
+		return ("half-open");
+	case BREAKER_OPEN:
+		return ("open");
+	}
+	return ("?");
+}
+
+/* Returns the name of a sticky kind. */
+static const char *
+status_sticky_name(enum sticky_kind k)
+{
+	switch (k) {
+	case STICKY_OFF:
+		return ("off");
+	case STICKY_COOKIE:
+		return ("cookie");
+	case STICKY_HEADER:
+		return ("header");
+	case STICKY_CLIENT_IP:
+		return ("client_ip");
+	}
+	return ("?");
+}
+
+/* Returns the name of a match rule's kind. */
+static const char *
+status_match_name(enum match_kind k)
+{
+	switch (k) {
+	case MATCH_HEADER:
+	case MATCH_HEADER_PRESENT:
+		return ("header");
+	case MATCH_COOKIE:
+		return ("cookie");
+	}
+	return ("?");
+}
+
+/* Returns the badge class of a state name: ok, warn, bad or off. */
+static const char *
+status_badge_class(const char *state)
+{
+	static const char *const table[][2] = {
+		{ "ready", "ok" }, { "up", "ok" }, { "closed", "ok" },
+		{ "drain", "warn" }, { "checking", "warn" },
+		{ "half-open", "warn" },
+		{ "down", "bad" }, { "open", "bad" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof table / sizeof table[0]; i++) {
+		if (strcmp(table[i][0], state) == 0)
+			return (table[i][1]);
+	}
+	return ("off");
+}
+
+/* Returns the configured share of split entry i, in percent. */
+static double
+status_conf_share(const struct route *r, size_t i)
+{
+	long	total = 0;
+	size_t	j;
+
+	for (j = 0; j < r->nsplit; j++) {
+		if (r->split[j].conf_weight > 0)
+			total += r->split[j].conf_weight;
+	}
+	if (total == 0 || r->split[i].conf_weight <= 0)
+		return (0.0);
+	return (100.0 * r->split[i].conf_weight / total);
+}
+
+/* Returns the index of a pool in conf, which picks its colour. */
+static size_t
+status_pool_index(const struct conf *conf, const struct pool *p)
+{
+	size_t	i;
+
+	for (i = 0; i < conf->npools; i++) {
+		if (conf->pools[i] == p)
+			return (i);
+	}
+	return (0);
+}
+
+/* Returns 1 while the proxy takes traffic. */
+static int
+status_ready(void)
+{
+	return (cutover.conf != NULL && !cutover.shutting_down &&
+	    listener_count() > 0);
+}
+
+/* Appends a JSON string. */
+static void
+status_json_str(struct evbuffer *buf, const char *s)
+{
+	const unsigned char	*p;
+
+	evbuffer_add(buf, "\"", 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			evbuffer_add_printf(buf, "\\%c", *p);
+		else if (*p < 0x20)
+			evbuffer_add_printf(buf, "\\u%04x", *p);
+		else
+			evbuffer_add(buf, p, 1);
+	}
+	evbuffer_add(buf, "\"", 1);
+}
+
+/* Appends text escaped for HTML. */
+static void
+status_html_str(struct evbuffer *buf, const char *s)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++) {
+		switch (*p) {
+		case '&':
+			evbuffer_add_printf(buf, "&amp;");
+			break;
+		case '<':
+			evbuffer_add_printf(buf, "&lt;");
+			break;
+		case '>':
+			evbuffer_add_printf(buf, "&gt;");
+			break;
+		case '"':
+			evbuffer_add_printf(buf, "&quot;");
+			break;
+		case '\'':
+			evbuffer_add_printf(buf, "&#39;");
+			break;
+		default:
+			evbuffer_add(buf, p, 1);
+			break;
+		}
+	}
+}
+
+/* Appends the "info" object of /status.json. */
+static void
+status_json_info(struct evbuffer *buf)
+{
+	unsigned	reading, active, idle;
+
+	session_counts(&reading, &active, &idle);
+	evbuffer_add_printf(buf, "\"info\":{\"version\":\"%s\",\"pid\":%ld,"
+	    "\"started\":%lld,\"uptime\":%lld,\"config\":", PACKAGE_VERSION,
+	    (long)getpid(), (long long)cutover.started,
+	    (long long)(time(NULL) - cutover.started));
+	status_json_str(buf, cutover.conf_path != NULL ? cutover.conf_path :
+	    "");
+	evbuffer_add_printf(buf, ",\"ready\":%s,\"shutting_down\":%s,"
+	    "\"connections\":{\"open\":%u,\"reading\":%u,\"active\":%u,"
+	    "\"idle\":%u},\"accepted\":%llu,\"requests\":%llu}",
+	    status_ready() ? "true" : "false",
+	    cutover.shutting_down ? "true" : "false", session_count(),
+	    reading, active, idle, (unsigned long long)cutover.accepted,
+	    (unsigned long long)cutover.requests);
+}
+
+/* Appends one route of /status.json. */
+static void
+status_json_route(struct evbuffer *buf, const struct route *r)
+{
+	const struct match_rule	*m;
+	size_t			 i;
+
+	evbuffer_add_printf(buf, "{\"name\":");
+	status_json_str(buf, r->name);
+	evbuffer_add_printf(buf, ",\"hosts\":[");
+	for (i = 0; i < r->nhosts; i++) {
+		evbuffer_add_printf(buf, "%s", i > 0 ? "," : "");
+		status_json_str(buf, r->hosts[i]);
+	}
+	evbuffer_add_printf(buf, "],\"path_prefix\":");
+	status_json_str(buf, r->path_prefix != NULL ? r->path_prefix : "/");
+	evbuffer_add_printf(buf, ",\"stable\":");
+	status_json_str(buf, r->stable != NULL ? r->stable->name : "");
+	evbuffer_add_printf(buf, ",\"sticky\":\"%s\",\"sticky_name\":",
+	    status_sticky_name(r->sticky));
+	status_json_str(buf, r->sticky_name != NULL ? r->sticky_name : "");
+	evbuffer_add_printf(buf, ",\"split\":[");
+	for (i = 0; i < r->nsplit; i++) {
+		evbuffer_add_printf(buf, "%s{\"pool\":", i > 0 ? "," : "");
+		status_json_str(buf, r->split[i].pool->name);
+		evbuffer_add_printf(buf, ",\"configured\":%d,\"weight\":%d,"
+		    "\"configured_share\":%.2f,\"share\":%.2f,\"up\":%s}",
+		    r->split[i].conf_weight, r->split[i].weight,
+		    status_conf_share(r, i), route_share(r, i),
+		    balancer_pool_up(r->split[i].pool) ? "true" : "false");
+	}
+	evbuffer_add_printf(buf, "],\"matches\":[");
+	for (i = 0; i < r->nmatches; i++) {
+		m = &r->matches[i];
+		evbuffer_add_printf(buf, "%s{\"kind\":\"%s\",\"name\":",
+		    i > 0 ? "," : "", status_match_name(m->kind));
+		status_json_str(buf, m->name);
+		evbuffer_add_printf(buf, ",\"value\":");
+		if (m->value != NULL)
+			status_json_str(buf, m->value);
+		else
+			evbuffer_add_printf(buf, "null");
+		evbuffer_add_printf(buf, ",\"pool\":");
+		status_json_str(buf, m->pool->name);
+		evbuffer_add_printf(buf, "}");
+	}
+	evbuffer_add_printf(buf, "]}");
+}
+
+/* Appends one pool of /status.json. */
+static void
+status_json_pool(struct evbuffer *buf, const struct pool *p)
+{
+	const struct server	*s;
+	size_t			 i;
+
+	evbuffer_add_printf(buf, "{\"name\":");
+	status_json_str(buf, p->name);
+	evbuffer_add_printf(buf, ",\"balance\":\"%s\",\"health_checks\":%s,"
+	    "\"up\":%s,\"servers\":[", p->balance == BALANCE_LEAST_CONN ?
+	    "least_conn" : "roundrobin", p->health_path != NULL ? "true" :
+	    "false", balancer_pool_up(p) ? "true" : "false");
+	for (i = 0; i < p->nservers; i++) {
+		s = p->servers[i];
+		evbuffer_add_printf(buf, "%s{\"name\":", i > 0 ? "," : "");
+		status_json_str(buf, s->name);
+		evbuffer_add_printf(buf, ",\"address\":");
+		status_json_str(buf, s->addr_text != NULL ? s->addr_text : "");
+		evbuffer_add_printf(buf, ",\"weight\":%d,\"configured_weight\":"
+		    "%d,\"backup\":%s,\"admin\":\"%s\",\"health\":\"%s\","
+		    "\"breaker\":\"%s\",\"eligible\":%s,\"active\":%u,"
+		    "\"requests\":%llu,\"errors\":%llu}", s->weight,
+		    s->conf_weight, s->backup ? "true" : "false",
+		    status_admin_name(s->admin), status_health_name(s->health),
+		    status_breaker_name(s->breaker),
+		    balancer_server_eligible(s) ? "true" : "false", s->active,
+		    (unsigned long long)s->requests,
+		    (unsigned long long)s->errors);
+	}
+	evbuffer_add_printf(buf, "]}");
+}
+
+/* Renders /status.json: info, routes, pools and rollouts. */
+void
+status_render_json(struct evbuffer *buf)
+{
+	const struct conf	*conf = cutover.conf;
+	size_t			 i;
+
+	evbuffer_add_printf(buf, "{");
+	status_json_info(buf);
+	evbuffer_add_printf(buf, ",\"routes\":[");
+	for (i = 0; conf != NULL && i < conf->nroutes; i++) {
+		evbuffer_add_printf(buf, "%s", i > 0 ? "," : "");
+		status_json_route(buf, conf->routes[i]);
+	}
+	evbuffer_add_printf(buf, "],\"pools\":[");
+	for (i = 0; conf != NULL && i < conf->npools; i++) {
+		evbuffer_add_printf(buf, "%s", i > 0 ? "," : "");
+		status_json_pool(buf, conf->pools[i]);
+	}
+	/* The rollout module fills this in once it exists. */
+	evbuffer_add_printf(buf, "],\"rollouts\":[]}\n");
+}
+
+/* The page's style sheet: light, or dark when the system asks for it. */
+static const char status_css[] =
+":root{--bg:#f4f6f9;--card:#fff;--fg:#18212b;--muted:#677489;"
+"--line:#e4e8ee;--track:#edf1f5;--ok:#157f4b;--ok-bg:#def5e8;"
+"--bad:#c62f2f;--bad-bg:#fde6e6;--warn:#a35f00;--warn-bg:#fff0d1;"
+"--off:#5f6b7a;--off-bg:#eceff3}\n"
+"@media (prefers-color-scheme:dark){:root{--bg:#0e1319;--card:#161d25;"
+"--fg:#e3e8ee;--muted:#8d99a8;--line:#252f3a;--track:#222b35;"
+"--ok:#49d18b;--ok-bg:#12301f;--bad:#ff7070;--bad-bg:#3b1a1d;"
+"--warn:#f3b54a;--warn-bg:#392b12;--off:#9ba6b3;--off-bg:#232c36}}\n"
+"*{box-sizing:border-box}\n"
+"body{margin:0;background:var(--bg);color:var(--fg);"
+"font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,"
+"\"Helvetica Neue\",Arial,sans-serif}\n"
+"header{display:flex;align-items:center;gap:28px;flex-wrap:wrap;"
+"padding:14px max(32px,calc(50% - 588px));background:#111827;"
+"color:#f3f4f6}\n"
+".brand{display:flex;align-items:center;gap:10px;font-size:18px;"
+"font-weight:700;letter-spacing:.2px}\n"
+".brand small{font-size:12px;font-weight:500;color:#9ca3af}\n"
+".logo{width:22px;height:22px;border-radius:6px;"
+"background:linear-gradient(90deg,#3b82f6 0 55%,#22c55e 55% 100%)}\n"
+".facts{display:flex;gap:26px;flex-wrap:wrap;margin-left:auto}\n"
+".fact{display:flex;flex-direction:column}\n"
+".fact span{font-size:10.5px;letter-spacing:.07em;"
+"text-transform:uppercase;color:#9ca3af}\n"
+".fact b{font-size:15px;font-variant-numeric:tabular-nums}\n"
+".live{display:flex;align-items:center;gap:7px;font-size:12px;"
+"color:#d1d5db;min-width:92px}\n"
+".dot{width:8px;height:8px;border-radius:50%;background:#22c55e;"
+"box-shadow:0 0 0 3px rgba(34,197,94,.25)}\n"
+".live.stale .dot{background:#ef4444;"
+"box-shadow:0 0 0 3px rgba(239,68,68,.25)}\n"
+".live.down .dot{background:#f59e0b;"
+"box-shadow:0 0 0 3px rgba(245,158,11,.25)}\n"
+"main{max-width:1240px;margin:0 auto;padding:8px 32px 24px}\n"
+"h2{margin:26px 0 10px;font-size:12px;letter-spacing:.09em;"
+"text-transform:uppercase;color:var(--muted)}\n"
+"#routes{display:grid;gap:14px}\n"
+".grid{display:grid;gap:16px;"
+"grid-template-columns:repeat(auto-fill,minmax(600px,1fr))}\n"
+".scroll{overflow-x:auto}\n"
+".card{background:var(--card);border:1px solid var(--line);"
+"border-radius:10px;padding:16px 18px;"
+"box-shadow:0 1px 2px rgba(16,24,40,.05)}\n"
+".card-head{display:flex;align-items:center;gap:10px;flex-wrap:wrap;"
+"margin-bottom:12px}\n"
+".card h3{margin:0;font-size:16px}\n"
+".meta{color:var(--muted);font-size:12px}\n"
+".card-head .meta{margin-left:auto}\n"
+".stack{display:flex;height:14px;border-radius:7px;overflow:hidden;"
+"background:var(--track);margin-bottom:10px}\n"
+".seg{height:100%;transition:width .4s}\n"
+".seg+.seg{border-left:2px solid var(--card)}\n"
+"table{width:100%;border-collapse:collapse}\n"
+".split td{padding:5px 0;vertical-align:middle}\n"
+".split .pool{width:170px;font-weight:600;white-space:nowrap}\n"
+".split .pct{width:64px;text-align:right;font-weight:600;"
+"font-variant-numeric:tabular-nums}\n"
+".split .conf{width:120px;text-align:right;color:var(--muted);"
+"font-size:12px}\n"
+".track{height:8px;margin:0 14px;border-radius:4px;overflow:hidden;"
+"background:var(--track)}\n"
+".fill{height:100%;border-radius:4px;transition:width .4s}\n"
+".sw{display:inline-block;width:10px;height:10px;margin-right:8px;"
+"border-radius:3px;vertical-align:-1px}\n"
+".card-head .sw{margin-right:0}\n"
+".c0{background:#3b82f6}.c1{background:#22c55e}.c2{background:#a855f7}"
+".c3{background:#f59e0b}.c4{background:#06b6d4}.c5{background:#ec4899}"
+".c6{background:#84cc16}.c7{background:#64748b}\n"
+".servers{table-layout:fixed}\n"
+".servers th:nth-child(1){width:26%}.servers th:nth-child(2){width:9%}"
+".servers th:nth-child(3),.servers th:nth-child(4),"
+".servers th:nth-child(5){width:12%}.servers th:nth-child(6){width:9%}"
+".servers th:nth-child(7),.servers th:nth-child(8){width:10%}\n"
+".servers td{overflow:hidden;text-overflow:ellipsis}\n"
+".servers th{padding:6px 8px;border-bottom:1px solid var(--line);"
+"font-size:10.5px;font-weight:600;letter-spacing:.06em;"
+"text-transform:uppercase;text-align:left;color:var(--muted)}\n"
+".servers td{padding:8px;border-bottom:1px solid var(--line)}\n"
+".servers tr:last-child td{border-bottom:0}\n"
+".servers .name{font-weight:600}\n"
+".servers .mono{display:block;font-weight:400}\n"
+".servers th.num,.num{text-align:right;font-variant-numeric:tabular-nums}\n"
+".mono{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
+"color:var(--muted)}\n"
+".badge{display:inline-block;padding:0 8px;border-radius:999px;"
+"font-size:11px;font-weight:600;line-height:19px;white-space:nowrap}\n"
+".ok{color:var(--ok);background:var(--ok-bg)}"
+".warn{color:var(--warn);background:var(--warn-bg)}"
+".bad{color:var(--bad);background:var(--bad-bg)}"
+".off{color:var(--off);background:var(--off-bg)}\n"
+".empty{margin:0;padding:18px;border:1px dashed var(--line);"
+"border-radius:10px;text-align:center;color:var(--muted)}\n"
+"footer{max-width:1240px;margin:0 auto;padding:8px 32px 32px;"
+"font-size:12px;color:var(--muted)}\n"
+"footer a{color:inherit}\n";
+
+/*
+ * The page's script: fetches /status.json every 2 s and renders the same
+ * markup as the server does below; keep the two in step.
+ */
+static const char status_js[] =
+"(function(){\n"
+"var K={ready:'ok',up:'ok',closed:'ok',drain:'warn',checking:'warn',"
+"'half-open':'warn',down:'bad',open:'bad'};\n"
+"function e(s){return String(s).replace(/[&<>\"']/g,function(c){"
+"return{'&':'&amp;','<':'&lt;','>':'&gt;','\"':'&quot;',\"'\":'&#39;'}"
+"[c];});}\n"
+"function b(v,t){return '<span class=\"badge '+(K[v]||'off')+'\">'+"
+"e(t||v)+'</span>';}\n"
+"function pct(x){return (Math.round(x*10)/10)+'%';}\n"
+"function num(n){return Number(n).toLocaleString('en-US');}\n"
+"function dur(s){var d=Math.floor(s/86400),h=Math.floor(s%86400/3600),"
+"m=Math.floor(s%3600/60);if(d)return d+'d '+h+'h';if(h)return h+'h '+m+"
+"'m';if(m)return m+'m '+s%60+'s';return s+'s';}\n"
+"function $(id){return document.getElementById(id);}\n"
+"function info(d){var i=d.info;return '<div class=\"fact\"><span>"
+"uptime</span><b>'+dur(i.uptime)+'</b></div><div class=\"fact\"><span>"
+"connections</span><b>'+num(i.connections.open)+'</b></div><div "
+"class=\"fact\"><span>requests</span><b>'+num(i.requests)+'</b></div>"
+"<div class=\"fact\"><span>pid</span><b>'+i.pid+'</b></div>';}\n"
+"function route(r,col){var m=[r.hosts.length?r.hosts.join(', '):"
+"'any host',r.path_prefix,'stable '+r.stable];if(r.sticky!=='off')"
+"m.push('sticky '+r.sticky+(r.sticky_name?' '+r.sticky_name:''));"
+"if(r.matches.length)m.push(r.matches.length+' match rule'+"
+"(r.matches.length>1?'s':''));var h='<article class=\"card route\" "
+"data-route=\"'+e(r.name)+'\"><div class=\"card-head\"><h3>'+e(r.name)+"
+"'</h3><span class=\"meta\">'+e(m.join(' \\u00b7 '))+'</span></div>"
+"<div class=\"stack\">';r.split.forEach(function(s){if(s.share>0)h+="
+"'<span class=\"seg '+col(s.pool)+'\" style=\"width:'+s.share+'%\" "
+"title=\"'+e(s.pool)+' '+pct(s.share)+'\"></span>';});h+='</div><table "
+"class=\"split\">';r.split.forEach(function(s){h+='<tr><td class=\"pool"
+"\"><i class=\"sw '+col(s.pool)+'\"></i>'+e(s.pool)+(s.up?'':' '+"
+"b('down'))+'</td><td><div class=\"track\"><div class=\"fill '+"
+"col(s.pool)+'\" style=\"width:'+s.share+'%\"></div></div></td><td "
+"class=\"pct\">'+pct(s.share)+'</td><td class=\"conf\">configured '+"
+"pct(s.configured_share)+'</td></tr>';});return h+'</table></article>';}"
+"\n"
+"function pool(p,col){var n=p.servers.length,h='<article class=\"card "
+"pool\" data-pool=\"'+e(p.name)+'\"><div class=\"card-head\"><i "
+"class=\"sw '+col(p.name)+'\"></i><h3>'+e(p.name)+'</h3>'+b(p.up?'up':"
+"'down')+'<span class=\"meta\">'+e(p.balance)+' \\u00b7 '+n+' server'+"
+"(n===1?'':'s')+(p.health_checks?' \\u00b7 health checks':'')+'</span>"
+"</div><div class=\"scroll\"><table class=\"servers\"><thead><tr><th>"
+"Server</th><th class=\"num\">Weight</th><th>State</th><th>Health</th><th>"
+"Breaker</th><th class=\"num\">Active</th><th class=\"num\">Requests"
+"</th><th class=\"num\">Errors</th></tr></thead><tbody>';p.servers."
+"forEach(function(s){h+='<tr data-server=\"'+e(s.name)+'\"><td "
+"class=\"name\">'+e(s.name)+(s.backup?' <span class=\"meta\">backup"
+"</span>':'')+'<span class=\"mono\">'+e(s.address)+'</span></td><td "
+"class=\"num\">'+s.weight+'</td><td>'+b(s.admin)+'</td><td>'+"
+"b(s.health)+'</td><td>'+b(s.breaker)+'</td><td class=\"num\">'+"
+"num(s.active)+'</td><td class=\"num\">'+num(s.requests)+'</td><td "
+"class=\"num\">'+num(s.errors)+'</td></tr>';});return h+'</tbody>"
+"</table></div></article>';}\n"
+"function rollout(o){var w=o.weight||0;return '<article class=\"card "
+"rollout\"><div class=\"card-head\"><h3>'+e(o.route||o.name)+'</h3>'+"
+"b(o.state==='running'?'up':o.state==='rolled_back'?'down':'checking',"
+"o.state)+'<span class=\"meta\">'+(o.steps?'step '+o.step+'/'+o.steps+"
+"' \\u00b7 ':'')+'canary '+e(o.canary||'')+' '+pct(w)+'</span></div>"
+"<div class=\"stack\"><span class=\"seg c1\" style=\"width:'+w+'%\">"
+"</span></div>'+(o.reason?'<div class=\"meta\">'+e(o.reason)+'</div>':"
+"'')+'</article>';}\n"
+"function render(d){var ix={};d.pools.forEach(function(p,i){ix[p.name]="
+"'c'+i%8;});function col(n){return ix[n]||'c7';}\n"
+"$('info').innerHTML=info(d);\n"
+"$('routes').innerHTML=d.routes.length?d.routes.map(function(r){return "
+"route(r,col);}).join(''):'<p class=\"empty\">no routes</p>';\n"
+"$('pools').innerHTML=d.pools.map(function(p){return pool(p,col);})."
+"join('');\n"
+"$('rollouts').innerHTML=d.rollouts.length?d.rollouts.map(rollout)."
+"join(''):'<p class=\"empty\">no rollouts</p>';\n"
+"live(d.info.shutting_down?'down':'',d.info.shutting_down?"
+"'shutting down':'live');\n"
+"document.body.setAttribute('data-updated',new Date().toISOString());}\n"
+"function live(c,t){$('live').className='live '+c;$('live-text')."
+"textContent=t;}\n"
+"function tick(){fetch('/status.json',{cache:'no-store'}).then("
+"function(r){if(!r.ok)throw new Error(r.status);return r.json();})."
+"then(render).catch(function(){live('stale','offline');});}\n"
+"setInterval(tick,2000);\n"
+"})();\n";
+
+/* Formats an uptime as the script's dur() does. */
+static void
+status_html_uptime(struct evbuffer *buf, long long s)
+{
+	if (s < 0)
+		s = 0;
+	if (s >= 86400)
+		evbuffer_add_printf(buf, "%lldd %lldh", s / 86400,
+		    s % 86400 / 3600);
+	else if (s >= 3600)
+		evbuffer_add_printf(buf, "%lldh %lldm", s / 3600,
+		    s % 3600 / 60);
+	else if (s >= 60)
+		evbuffer_add_printf(buf, "%lldm %llds", s / 60, s % 60);
+	else
+		evbuffer_add_printf(buf, "%llds", s);
+}
+
+/* Appends a percentage as the script's pct() does. */
+static void
+status_html_pct(struct evbuffer *buf, double v)
+{
+	long	tenths = (long)(v * 10 + 0.5);
+
+	if (tenths % 10 == 0)
+		evbuffer_add_printf(buf, "%ld%%", tenths / 10);
+	else
+		evbuffer_add_printf(buf, "%ld.%ld%%", tenths / 10,
+		    tenths % 10);
+}
+
+/* Appends a state as a coloured badge. */
+static void
+status_html_badge(struct evbuffer *buf, const char *state)
+{
+	evbuffer_add_printf(buf, "<span class=\"badge %s\">%s</span>",
+	    status_badge_class(state), state);
+}
+
+/* Appends the header of the page with the process figures. */
+static void
+status_html_header(struct evbuffer *buf)
+{
+	evbuffer_add_printf(buf, "<header><div class=\"brand\"><span "
+	    "class=\"logo\"></span>cutover <small>%s</small></div>"
+	    "<div class=\"facts\" id=\"info\"><div class=\"fact\"><span>"
+	    "uptime</span><b>", PACKAGE_VERSION);
+	status_html_uptime(buf, (long long)(time(NULL) - cutover.started));
+	evbuffer_add_printf(buf, "</b></div><div class=\"fact\"><span>"
+	    "connections</span><b>%u</b></div><div class=\"fact\"><span>"
+	    "requests</span><b>%llu</b></div><div class=\"fact\"><span>pid"
+	    "</span><b>%ld</b></div></div>", session_count(),
+	    (unsigned long long)cutover.requests, (long)getpid());
+	evbuffer_add_printf(buf, "<div class=\"live%s\" id=\"live\"><span "
+	    "class=\"dot\"></span><span id=\"live-text\">%s</span></div>"
+	    "</header>\n", cutover.shutting_down ? " down" : "",
+	    cutover.shutting_down ? "shutting down" : "live");
+}
+
+/* Appends the card of a route: its split as bars. */
+static void
+status_html_route(struct evbuffer *buf, const struct conf *conf,
+    const struct route *r)
+{
+	size_t		 i, c;
+	double		 share;
+	const char	*sep = " \xc2\xb7 ";
+
+	evbuffer_add_printf(buf, "<article class=\"card route\" "
+	    "data-route=\"");
+	status_html_str(buf, r->name);
+	evbuffer_add_printf(buf, "\"><div class=\"card-head\"><h3>");
+	status_html_str(buf, r->name);
+	evbuffer_add_printf(buf, "</h3><span class=\"meta\">");
+	for (i = 0; i < r->nhosts; i++) {
+		evbuffer_add_printf(buf, "%s", i > 0 ? ", " : "");
+		status_html_str(buf, r->hosts[i]);
+	}
+	if (r->nhosts == 0)
+		evbuffer_add_printf(buf, "any host");
+	evbuffer_add_printf(buf, "%s", sep);
+	status_html_str(buf, r->path_prefix != NULL ? r->path_prefix : "/");
+	evbuffer_add_printf(buf, "%sstable ", sep);
+	status_html_str(buf, r->stable != NULL ? r->stable->name : "");
+	if (r->sticky != STICKY_OFF) {
+		evbuffer_add_printf(buf, "%ssticky %s", sep,
+		    status_sticky_name(r->sticky));
+		if (r->sticky_name != NULL) {
+			evbuffer_add_printf(buf, " ");
+			status_html_str(buf, r->sticky_name);
+		}
+	}
+	if (r->nmatches > 0)
+		evbuffer_add_printf(buf, "%s%zu match rule%s", sep,
+		    r->nmatches, r->nmatches > 1 ? "s" : "");
+	evbuffer_add_printf(buf, "</span></div><div class=\"stack\">");
+	for (i = 0; i < r->nsplit; i++) {
+		if ((share = route_share(r, i)) <= 0)
+			continue;
+		c = status_pool_index(conf, r->split[i].pool) % STATUS_COLORS;
+		evbuffer_add_printf(buf, "<span class=\"seg c%zu\" "
+		    "style=\"width:%.2f%%\" title=\"", c, share);
+		status_html_str(buf, r->split[i].pool->name);
+		evbuffer_add_printf(buf, " ");
+		status_html_pct(buf, share);
+		evbuffer_add_printf(buf, "\"></span>");
+	}
+	evbuffer_add_printf(buf, "</div><table class=\"split\">");
+	for (i = 0; i < r->nsplit; i++) {
+		share = route_share(r, i);
+		c = status_pool_index(conf, r->split[i].pool) % STATUS_COLORS;
+		evbuffer_add_printf(buf, "<tr><td class=\"pool\"><i class=\"sw "
+		    "c%zu\"></i>", c);
+		status_html_str(buf, r->split[i].pool->name);
+		if (!balancer_pool_up(r->split[i].pool)) {
+			evbuffer_add_printf(buf, " ");
+			status_html_badge(buf, "down");
+		}
+		evbuffer_add_printf(buf, "</td><td><div class=\"track\"><div "
+		    "class=\"fill c%zu\" style=\"width:%.2f%%\"></div></div>"
+		    "</td><td class=\"pct\">", c, share);
+		status_html_pct(buf, share);
+		evbuffer_add_printf(buf, "</td><td class=\"conf\">configured ");
+		status_html_pct(buf, status_conf_share(r, i));
+		evbuffer_add_printf(buf, "</td></tr>");
+	}
+	evbuffer_add_printf(buf, "</table></article>");
+}
+
+/* Appends one server row of a pool's table. */
+static void
+status_html_server(struct evbuffer *buf, const struct server *s)
+{
+	evbuffer_add_printf(buf, "<tr data-server=\"");
+	status_html_str(buf, s->name);
+	evbuffer_add_printf(buf, "\"><td class=\"name\">");
+	status_html_str(buf, s->name);
+	if (s->backup)
+		evbuffer_add_printf(buf, " <span class=\"meta\">backup</span>");
+	evbuffer_add_printf(buf, "<span class=\"mono\">");
+	status_html_str(buf, s->addr_text != NULL ? s->addr_text : "");
+	evbuffer_add_printf(buf, "</span></td><td class=\"num\">%d</td><td>",
+	    s->weight);
+	status_html_badge(buf, status_admin_name(s->admin));
+	evbuffer_add_printf(buf, "</td><td>");
+	status_html_badge(buf, status_health_name(s->health));
+	evbuffer_add_printf(buf, "</td><td>");
+	status_html_badge(buf, status_breaker_name(s->breaker));
+	evbuffer_add_printf(buf, "</td><td class=\"num\">%u</td><td "
+	    "class=\"num\">%llu</td><td class=\"num\">%llu</td></tr>",
+	    s->active, (unsigned long long)s->requests,
+	    (unsigned long long)s->errors);
+}
+
+/* Appends the card of a pool: its servers in a table. */
+static void
+status_html_pool(struct evbuffer *buf, const struct conf *conf,
+    const struct pool *p)
+{
+	size_t	i;
+
+	evbuffer_add_printf(buf, "<article class=\"card pool\" "
+	    "data-pool=\"");
+	status_html_str(buf, p->name);
+	evbuffer_add_printf(buf, "\"><div class=\"card-head\"><i class=\"sw "
+	    "c%zu\"></i><h3>", status_pool_index(conf, p) % STATUS_COLORS);
+	status_html_str(buf, p->name);
+	evbuffer_add_printf(buf, "</h3>");
+	status_html_badge(buf, balancer_pool_up(p) ? "up" : "down");
+	evbuffer_add_printf(buf, "<span class=\"meta\">%s \xc2\xb7 %zu "
+	    "server%s%s</span></div>", p->balance == BALANCE_LEAST_CONN ?
+	    "least_conn" : "roundrobin", p->nservers,
+	    p->nservers == 1 ? "" : "s",
+	    p->health_path != NULL ? " \xc2\xb7 health checks" : "");
+	evbuffer_add_printf(buf, "<div class=\"scroll\"><table "
+	    "class=\"servers\"><thead><tr><th>Server</th>"
+	    "<th class=\"num\">Weight</th>"
+	    "<th>State</th><th>Health</th><th>Breaker</th>"
+	    "<th class=\"num\">Active</th><th class=\"num\">Requests</th>"
+	    "<th class=\"num\">Errors</th></tr></thead><tbody>");
+	for (i = 0; i < p->nservers; i++)
+		status_html_server(buf, p->servers[i]);
+	evbuffer_add_printf(buf, "</tbody></table></div></article>");
+}
+
+/* Renders the page as the script would from /status.json. */
+void
+status_render_html(struct evbuffer *buf)
+{
+	const struct conf	*conf = cutover.conf;
+	size_t			 i;
+
+	evbuffer_add_printf(buf, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
+	    "content=\"width=device-width,initial-scale=1\">"
+	    "<title>cutover status</title>\n<style>\n%s</style></head>\n"
+	    "<body>\n", status_css);
+	status_html_header(buf);
+	evbuffer_add_printf(buf, "<main>\n<h2>Routes</h2>\n"
+	    "<div id=\"routes\">");
+	for (i = 0; conf != NULL && i < conf->nroutes; i++)
+		status_html_route(buf, conf, conf->routes[i]);
+	if (conf == NULL || conf->nroutes == 0)
+		evbuffer_add_printf(buf, "<p class=\"empty\">no routes</p>");
+	evbuffer_add_printf(buf, "</div>\n<h2>Pools</h2>\n"
+	    "<div id=\"pools\" class=\"grid\">");
+	for (i = 0; conf != NULL && i < conf->npools; i++)
+		status_html_pool(buf, conf, conf->pools[i]);
+	evbuffer_add_printf(buf, "</div>\n<h2>Rollouts</h2>\n"
+	    "<div id=\"rollouts\"><p class=\"empty\">no rollouts</p></div>\n"
+	    "</main>\n<footer>Refreshes every 2 s \xc2\xb7 "
+	    "<a href=\"/status.json\">status.json</a> \xc2\xb7 "
+	    "<a href=\"/metrics\">metrics</a></footer>\n"
+	    "<script>\n%s</script>\n</body></html>\n", status_js);
+}
+
+/* GET /live: the event loop turns. */
+static int
+status_live(struct evbuffer *buf, const char **type)
+{
+	*type = "text/plain; charset=utf-8";
+	evbuffer_add_printf(buf, "ok\n");
+	return (200);
+}
+
+/* GET /ready: 200 while the proxy takes traffic, 503 once it stops. */
+static int
+status_ready_page(struct evbuffer *buf, const char **type)
+{
+	*type = "text/plain; charset=utf-8";
+	if (status_ready()) {
+		evbuffer_add_printf(buf, "ready\n");
+		return (200);
+	}
+	evbuffer_add_printf(buf, "%s\n", cutover.shutting_down ?
+	    "shutting down" : "not ready");
+	return (503);
+}
+
+/* GET /metrics: the Prometheus text exposition. */
+static int
+status_metrics(struct evbuffer *buf, const char **type)
+{
+	*type = "text/plain; version=0.0.4; charset=utf-8";
+	metrics_render(buf);
+	return (200);
+}
+
+/* GET /status.json */
+static int
+status_json(struct evbuffer *buf, const char **type)
+{
+	*type = "application/json";
+	status_render_json(buf);
+	return (200);
+}
+
+/* GET /status: the page. */
+static int
+status_html(struct evbuffer *buf, const char **type)
+{
+	*type = "text/html; charset=utf-8";
+	status_render_html(buf);
+	return (200);
+}
+
+/* The pages of the endpoint, by path. */
+static const struct status_page {
+	const char	*path;
+	status_page_cb	 fn;
+} status_pages[] = {
+	{ "/live",		status_live },
+	{ "/ready",		status_ready_page },
+	{ "/metrics",		status_metrics },
+	{ "/status",		status_html },
+	{ "/status.json",	status_json },
+};
+
+/* Returns the reason phrase of the statuses we send. */
+static const char *
+status_reason(int code)
+{
+	switch (code) {
+	case 200:
+		return ("OK");
+	case 404:
+		return ("Not Found");
+	case 405:
+		return ("Method Not Allowed");
+	case 503:
+		return ("Service Unavailable");
+	}
+	return ("Error");
+}
+
+/* Answers one request of the endpoint. */
+static void
+status_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	enum evhttp_cmd_type	 method = evhttp_request_get_command(req);
+	const char		*path = NULL, *type = "text/plain";
+	struct evbuffer		*buf;
+	char			 len[32];
+	size_t			 i;
+	int			 code = 404;
+
+	if ((buf = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	if (uri != NULL)
+		path = evhttp_uri_get_path(uri);
+	for (i = 0; path != NULL &&
+	    i < sizeof status_pages / sizeof status_pages[0]; i++) {
+		if (strcmp(path, status_pages[i].path) == 0)
+			break;
+	}
+	if (path == NULL || i == sizeof status_pages / sizeof status_pages[0])
+		evbuffer_add_printf(buf, "not found\n");
+	else if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+		code = 405;
+		evhttp_add_header(out, "Allow", "GET, HEAD");
+		evbuffer_add_printf(buf, "method not allowed\n");
+	} else
+		code = status_pages[i].fn(buf, &type);
+	evhttp_add_header(out, "Content-Type", type);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	if (method == EVHTTP_REQ_HEAD) {
+		/* evhttp 2.1 would send the body of a HEAD answer. */
+		snprintf(len, sizeof len, "%zu", evbuffer_get_length(buf));
+		evhttp_add_header(out, "Content-Length", len);
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	}
+	evhttp_send_reply(req, code, status_reason(code), buf);
+	evbuffer_free(buf);
+}
+
+/* Opens an endpoint on addr; NULL (logged) when it cannot. */
+static struct status *
+status_open(struct event_base *base, const char *addr)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	struct evconnlistener	*lev = NULL;
+	struct evhttp		*http = NULL;
+	struct status		*st;
+	const char		*errstr;
+
+	if ((errstr = conf_addr(addr, &ss, &sslen)) != NULL) {
+		log_error("status_listen %s: %s", addr, errstr);
+		return (NULL);
+	}
+	if ((http = evhttp_new(base)) == NULL)
+		goto fail;
+	lev = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE |
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
+	    (struct sockaddr *)&ss, sslen);
+	if (lev == NULL)
+		goto fail;
+	if (evhttp_bind_listener(http, lev) == NULL) {
+		evconnlistener_free(lev);
+		goto fail;
+	}
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_timeout(http, STATUS_TIMEOUT);
+	evhttp_set_max_headers_size(http, STATUS_MAX_HEADERS);
+	evhttp_set_max_body_size(http, STATUS_MAX_HEADERS);
+	evhttp_set_gencb(http, status_request_cb, NULL);
+	st = xcalloc(1, sizeof *st);
+	st->http = http;
+	st->addr = xstrdup(addr);
+	log_info("status endpoint on http://%s/status", addr);
+	return (st);
+fail:
+	log_error("status_listen %s: %s", addr, strerror(errno));
+	if (http != NULL)
+		evhttp_free(http);
+	return (NULL);
+}
+
+/* Closes an endpoint. */
+static void
+status_close(struct status *st)
+{
+	if (st == NULL)
+		return;
+	evhttp_free(st->http);
+	free(st->addr);
+	free(st);
+}
+
+/* Opens the endpoint of conf, if it has one. */
+int
+status_start(struct event_base *base, const struct conf *conf)
+{
+	if (conf->status_listen == NULL)
+		return (0);
+	if ((status = status_open(base, conf->status_listen)) == NULL)
+		return (-1);
+	return (0);
+}
+
+/* Moves, opens or closes the endpoint after a reload. */
+int
+status_reload(struct event_base *base, const struct conf *conf)
+{
+	struct status	*st;
+	char		*old;
+
+	if (conf->status_listen == NULL) {
+		if (status != NULL)
+			log_info("status endpoint on %s closed", status->addr);
+		status_close(status);
+		status = NULL;
+		return (0);
+	}
+	if (status != NULL && strcmp(status->addr, conf->status_listen) == 0)
+		return (0);
+	if ((st = status_open(base, conf->status_listen)) != NULL ||
+	    status == NULL) {
+		status_close(status);
+		status = st;
+		return (st != NULL ? 0 : -1);
+	}
+	/* The old endpoint may hold the port under another spelling. */
+	old = xstrdup(status->addr);
+	status_close(status);
+	if ((status = status_open(base, conf->status_listen)) == NULL) {
+		log_warn("status endpoint stays on %s", old);
+		status = status_open(base, old);
+	}
+	free(old);
+	return (status != NULL &&
+	    strcmp(status->addr, conf->status_listen) == 0 ? 0 : -1);
+}
+
+/* Closes the endpoint. */
+void
+status_stop(void)
+{
+	status_close(status);
+	status = NULL;
+}

@@ -1,0 +1,26 @@
+/*
+ * The status endpoint on status_listen: /live, /ready, /metrics, /status
+ * (an HTML page) and /status.json, served by evhttp on the event loop.
+ */
+#ifndef STATUS_H
+#define STATUS_H
+
+struct conf;
+struct event_base;
+struct evbuffer;
+
+/* Opens the endpoint of conf->status_listen (none when off); -1 logged. */
+int	 status_start(struct event_base *, const struct conf *);
+/*
+ * Follows a reload: moves the endpoint when status_listen changed, and
+ * keeps the old one when the new address cannot be bound; -1 logged then.
+ */
+int	 status_reload(struct event_base *, const struct conf *);
+/* Appends the JSON document of /status.json to buf. */
+void	 status_render_json(struct evbuffer *buf);
+/* Appends the HTML page of /status to buf. */
+void	 status_render_html(struct evbuffer *buf);
+/* Closes the endpoint and its connections (at exit). */
+void	 status_stop(void);
+
+#endif

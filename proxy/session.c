@@ -1027,10 +1027,10 @@ session_connect(struct session *s)
 	struct upstream_conn	*c;
 
 	s->t_upstream = cutover_now_us();
+	s->up_eof = 0;
+	s->resp_started = 0;
 	pool_server_begin(s->server);
 	s->counted = 1;
-	if (s->fresh_retry)
-		upstream_server_clear(s->server);
 	if ((c = upstream_get(s->base, s->server)) == NULL) {
 		session_server_end(s, POOL_CONNECT_FAIL);
 		return (session_error(s, 502, "cannot create a socket"));
@@ -1065,6 +1065,7 @@ session_retry(struct session *s, int status, const char *why)
 	session_server_end(s, POOL_CONNECT_FAIL);
 	session_release_upstream(s, 0);
 	session_timer(s, TIMER_NONE, 0);
+	s->head_sent = 0;
 	if (s->attempts++ >= s->pool->retries) {
 		s->outcome = status == 504 ? METRICS_TIMEOUT :
 		    METRICS_CONNECT_FAIL;
@@ -1511,6 +1512,8 @@ session_up_gone(struct session *s)
 		session_server_end(s, POOL_OK);
 		session_release_upstream(s, 0);
 		session_timer(s, TIMER_NONE, 0);
+		/* Its other idle connections are likely stale too. */
+		upstream_server_clear(s->server);
 		s->head_sent = 0;
 		s->fresh_retry = 1;
 		return (session_connect(s));

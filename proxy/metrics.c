@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -45,16 +46,19 @@
 #define METRICS_CACHE		256	/* entries of the pointer cache */
 #define METRICS_KEYBUF		512	/* longer keys are allocated */
 
-/* Upper bounds of the request duration histogram, microseconds. */
-static const uint64_t metrics_le_us[] = {
+/*
+ * Upper bounds of the request duration histogram, microseconds, padded to
+ * 16 with bounds no duration passes, for the search in metrics_le().
+ */
+static const uint64_t metrics_le_us[16] = {
 	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000, 5000000, 10000000
+	1000000, 2500000, 5000000, 10000000, UINT64_MAX, UINT64_MAX, UINT64_MAX
 };
 static const char *const metrics_le_text[] = {
 	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
 	"0.5", "1", "2.5", "5", "10"
 };
-#define METRICS_NLE	(sizeof metrics_le_us / sizeof metrics_le_us[0])
+#define METRICS_NLE	(sizeof metrics_le_text / sizeof metrics_le_text[0])
 
 /* What a series counts; each kind is one metric family. */
 enum metrics_kind {
@@ -90,6 +94,7 @@ struct metrics_series {
 	double			 value;		/* rollout: weight */
 	int			 hidden;	/* rollout: not rendered */
 	struct metrics_slot	*ring;		/* route/pool: made when used */
+	struct metrics_slot	*slot;		/* route/pool: last written */
 	struct metrics_series	*next;		/* same kind, creation order */
 };
 
@@ -107,7 +112,26 @@ static struct metrics_series	 *metrics_head[METRICS_NKINDS];
 static struct metrics_series	**metrics_tail[METRICS_NKINDS];
 static struct metrics_cache_entry metrics_cache[METRICS_CACHE];
 static uint64_t			  metrics_reloads[2];	/* failed, ok */
-static metrics_clock_cb		  metrics_clock = cutover_now_us;
+static uint64_t			  metrics_coarse_us(void);
+static metrics_clock_cb		  metrics_clock = metrics_coarse_us;
+
+/*
+ * Returns the monotonic clock at the kernel tick's resolution: plenty for
+ * per-second slots, and several times cheaper than a precise reading on
+ * the path of every request.
+ */
+static uint64_t
+metrics_coarse_us(void)
+{
+	struct timespec	ts;
+
+#ifdef CLOCK_MONOTONIC_COARSE
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
 
 /* Hashes bytes with FNV-1a. */
 static uint32_t
@@ -266,6 +290,22 @@ metrics_requests_series(const struct route *r, const struct pool *p,
 	return (s);
 }
 
+/*
+ * Returns the duration histogram bucket of usec: the number of bounds it
+ * exceeds, found in four steps without a branch to mispredict.
+ */
+static unsigned
+metrics_le(uint64_t usec)
+{
+	unsigned	i = 0;
+
+	i += (usec > metrics_le_us[i + 7]) << 3;
+	i += (usec > metrics_le_us[i + 3]) << 2;
+	i += (usec > metrics_le_us[i + 1]) << 1;
+	i += usec > metrics_le_us[i];
+	return (i);
+}
+
 /* Maps a latency to its log-linear histogram bucket. */
 static unsigned
 metrics_hdr_index(uint64_t usec)
@@ -302,11 +342,13 @@ metrics_hdr_value(unsigned i)
 static struct metrics_slot *
 metrics_slot(struct metrics_series *rp, uint64_t sec)
 {
-	struct metrics_slot	*slot;
+	struct metrics_slot	*slot = rp->slot;
 
+	if (slot != NULL && slot->sec == sec)
+		return (slot);
 	if (rp->ring == NULL)
 		rp->ring = xcalloc(METRICS_RING, sizeof *rp->ring);
-	slot = &rp->ring[sec % METRICS_RING];
+	slot = rp->slot = &rp->ring[sec % METRICS_RING];
 	if (slot->sec != sec) {
 		memset(slot, 0, sizeof *slot);
 		slot->sec = sec;
@@ -322,7 +364,7 @@ metrics_request(const struct route *r, const struct pool *p,
 {
 	struct metrics_series	*s, *rp;
 	struct metrics_slot	*slot;
-	unsigned		 i, class = status / 100;
+	unsigned		 class = status / 100;
 
 	s = metrics_requests_series(r, p, sv);
 	if (class < 1 || class > 5)
@@ -330,9 +372,7 @@ metrics_request(const struct route *r, const struct pool *p,
 	s->n[class - 1]++;
 
 	rp = s->rp;
-	for (i = 0; i < METRICS_NLE && usec > metrics_le_us[i]; i++)
-		;
-	rp->n[i]++;
+	rp->n[metrics_le(usec)]++;
 	rp->sum_us += usec;
 
 	slot = metrics_slot(rp, metrics_clock() / 1000000);
@@ -470,7 +510,7 @@ metrics_rollback(const char *route, const char *reason)
 void
 metrics_set_clock(metrics_clock_cb cb)
 {
-	metrics_clock = cb != NULL ? cb : cutover_now_us;
+	metrics_clock = cb != NULL ? cb : metrics_coarse_us;
 }
 
 /* Appends a label value escaped per the exposition format. */

@@ -2,10 +2,12 @@
 # Shell functions shared by scripts/test and scripts/demo; source it from
 # bash.
 
-# The Debian packages that building and testing cutover needs.
+# The Debian packages that building and testing cutover needs: prometheus
+# for promtool (t/metrics.t), chromium for the status page (t/status_page.t).
 # shellcheck disable=SC2034
 CUTOVER_DEPS="build-essential autoconf automake pkg-config libevent-dev
-libssl-dev libcurl4-openssl-dev libinih-dev perl curl mandoc"
+libssl-dev libcurl4-openssl-dev libinih-dev perl curl mandoc prometheus
+chromium"
 
 # ensure_deps PKG...: installs with apt-get the packages that are not
 # installed yet, as root or through sudo; does nothing when all are there.

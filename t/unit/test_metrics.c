@@ -132,6 +132,43 @@ test_counters(void)
 	free(text);
 }
 
+/* Durations on and just past each bound of the histogram. */
+static void
+test_buckets(void)
+{
+	static const uint64_t	 le[] = { 1000, 2500, 5000, 10000, 25000,
+				    50000, 100000, 250000, 500000, 1000000,
+				    2500000, 5000000, 10000000 };
+	static const char	*text_le[] = { "0.001", "0.0025", "0.005",
+				    "0.01", "0.025", "0.05", "0.1", "0.25",
+				    "0.5", "1", "2.5", "5", "10" };
+	struct tconf		 a;
+	char			*text, prefix[128];
+	size_t			 i, bad = 0;
+
+	tconf_init(&a, "edge", "p", "s");
+	metrics_request(&a.route, &a.pool, &a.server, 200, METRICS_OK, 0);
+	for (i = 0; i < 13; i++) {
+		metrics_request(&a.route, &a.pool, &a.server, 200, METRICS_OK,
+		    le[i]);
+		metrics_request(&a.route, &a.pool, &a.server, 200, METRICS_OK,
+		    le[i] + 1);
+	}
+	text = render();
+	/* Bound i holds 0, then both requests of each bound below it. */
+	for (i = 0; i < 13; i++) {
+		snprintf(prefix, sizeof prefix,
+		    "cutover_request_duration_seconds_bucket{route=\"edge\","
+		    "pool=\"p\",le=\"%s\"}", text_le[i]);
+		if (sample(text, prefix) != 2 * i + 2)
+			bad++;
+	}
+	is_int(bad, 0, "a duration on a bound is in it, one past is not");
+	is_int(sample(text, "cutover_request_duration_seconds_bucket{route="
+	    "\"edge\",pool=\"p\",le=\"+Inf\"}"), 27, "+Inf holds all 27");
+	free(text);
+}
+
 /* A new generation with the same names, and a reused address. */
 static void
 test_reload(void)
@@ -321,7 +358,7 @@ test_p95(void)
 	ok(w.p95 > 100, "beyond the range, p95 is clamped to the top");
 }
 
-/* Times metrics_request() on a warm series. */
+/* Times metrics_request() on warm series: the best of five runs. */
 static void
 test_bench(void)
 {
@@ -329,21 +366,28 @@ test_bench(void)
 	struct timespec		 t0, t1;
 	const char		*names[] = { "a", "b", "c", "d", "e", "f", "g",
 				    "h" };
-	double			 ns;
-	long			 i, n = 4000000;
+	double			 ns, best = 1e9;
+	long			 i, n = 1000000;
+	int			 run;
 
 	metrics_set_clock(NULL);
 	for (i = 0; i < 8; i++)
 		tconf_init(&t[i], "bench", names[i % 2], names[i]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = 0; i < n; i++)
-		metrics_request(&t[i & 7].route, &t[i & 7].pool,
-		    &t[i & 7].server, 200, METRICS_OK, (i * 7919) % 900000);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ns = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n;
-	printf("# metrics_request: %.1f ns per call (%ld calls, 8 series)\n",
-	    ns, n);
-	ok(ns < 5000, "metrics_request costs well under the time of a request");
+	for (run = 0; run < 5; run++) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (i = 0; i < n; i++)
+			metrics_request(&t[i & 7].route, &t[i & 7].pool,
+			    &t[i & 7].server, 200, METRICS_OK,
+			    (i * 7919) % 900000);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ns = ((t1.tv_sec - t0.tv_sec) * 1e9 +
+		    (t1.tv_nsec - t0.tv_nsec)) / n;
+		if (ns < best)
+			best = ns;
+	}
+	printf("# metrics_request: %.1f ns per call (best of 5 runs of %ld "
+	    "calls over 8 series)\n", best, n);
+	ok(best < 5000, "metrics_request costs far less than a request");
 }
 
 int
@@ -351,6 +395,7 @@ main(void)
 {
 	cutover.started = time(NULL);
 	test_counters();
+	test_buckets();
 	test_reload();
 	test_labels_and_events();
 	test_window();

@@ -25,7 +25,7 @@ pool_server_end(struct server *s, enum pool_outcome outcome)
 		    s->pool->name, s->name);
 	else
 		s->active--;
-	if (outcome != POOL_OK)
+	if (outcome != POOL_OK && outcome != POOL_ABANDONED)
 		s->errors++;
 	breaker_end(s, outcome);
 }
@@ -42,6 +42,8 @@ pool_outcome_name(enum pool_outcome outcome)
 		return ("connect failure");
 	case POOL_TIMEOUT:
 		return ("timeout");
+	case POOL_ABANDONED:
+		return ("abandoned by the client");
 	case POOL_BROKEN:
 		return ("bad response");
 	}

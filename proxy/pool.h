@@ -12,7 +12,9 @@ enum pool_outcome {
 	POOL_HTTP_5XX,		/* the server answered 5xx */
 	POOL_CONNECT_FAIL,	/* refused, reset or timed out connecting */
 	POOL_TIMEOUT,		/* no response within response_timeout */
-	POOL_BROKEN		/* bad or truncated response */
+	POOL_BROKEN,		/* bad or truncated response */
+	POOL_ABANDONED		/* the client left or broke its own request:
+				   says nothing of the server */
 };
 
 /* Counts a request starting on s. */

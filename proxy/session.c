@@ -101,8 +101,8 @@ struct session {
 	struct route_pick	 pick;
 	int			 attempts;
 	int			 fresh_retry;
-	struct http_msg		 req;
-	struct http_msg		 resp;
+	struct http_msg		*req;		/* from the free list while busy */
+	struct http_msg		*resp;
 	struct http_chunked	 req_chunk;
 	struct http_chunked	 resp_chunk;
 	enum body_kind		 req_body;
@@ -138,6 +138,41 @@ struct session {
 
 static TAILQ_HEAD(, session) sessions = TAILQ_HEAD_INITIALIZER(sessions);
 static unsigned nsessions;
+
+/*
+ * Parsed heads are big (offsets of up to HTTP_MAX_HEADERS headers) and
+ * needed only while a request is under way, so an idle keep-alive
+ * connection holds none: they come from this free list.
+ */
+#define MSG_CACHE	1024
+static struct http_msg	*msg_cache[MSG_CACHE];
+static unsigned		 msg_ncache;
+
+/* Takes a parsed-head struct from the free list, initialised. */
+static struct http_msg *
+session_msg_get(int is_request)
+{
+	struct http_msg	*m;
+
+	if (msg_ncache > 0)
+		m = msg_cache[--msg_ncache];
+	else
+		m = xmalloc(sizeof *m);
+	http_msg_init(m, is_request);
+	return (m);
+}
+
+/* Gives a parsed-head struct back; NULL is fine. */
+static void
+session_msg_put(struct http_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (msg_ncache < MSG_CACHE)
+		msg_cache[msg_ncache++] = m;
+	else
+		free(m);
+}
 
 static void	session_client_read_cb(struct bufferevent *, void *);
 static void	session_client_write_cb(struct bufferevent *, void *);
@@ -253,7 +288,6 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 		return;
 	}
 	s->timer = evtimer_new(base, session_timer_cb, s);
-	http_msg_init(&s->req, 1);
 	rhigh = cutover.conf->max_header_size + 1;
 	if (rhigh < RELAY_HIGH)
 		rhigh = RELAY_HIGH;
@@ -301,9 +335,12 @@ session_reset_request(struct session *s)
 {
 	if (s->head_in_input) {
 		evbuffer_drain(bufferevent_get_input(s->cbev),
-		    s->req.head_len);
+		    s->req->head_len);
 		s->head_in_input = 0;
 	}
+	session_msg_put(s->req);
+	session_msg_put(s->resp);
+	s->req = s->resp = NULL;
 	if (s->conf != NULL)
 		conf_unref(s->conf);
 	s->conf = NULL;
@@ -336,11 +373,11 @@ session_close(struct session *s, const char *reason)
 	bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
 	evtimer_del(s->timer);
 	if (s->up != NULL) {
-		session_server_end(s, s->resp_started ? POOL_BROKEN :
-		    POOL_CONNECT_FAIL);
+		/* Failures of the server ended the attempt already. */
+		session_server_end(s, POOL_ABANDONED);
 		session_release_upstream(s, 0);
 	}
-	session_server_end(s, POOL_OK);
+	session_server_end(s, POOL_ABANDONED);
 	if (s->conf != NULL && s->state != SESSION_TUNNEL &&
 	    s->state != SESSION_CLOSING) {
 		/* A request cut short: count what the client got. */
@@ -378,7 +415,7 @@ session_linger(struct session *s)
 	struct evbuffer	*out = bufferevent_get_output(s->cbev);
 
 	if (s->up != NULL) {
-		session_server_end(s, POOL_BROKEN);
+		session_server_end(s, POOL_ABANDONED);
 		session_release_upstream(s, 0);
 	}
 	bufferevent_disable(s->cbev, EV_READ);
@@ -427,14 +464,14 @@ session_capture_request(struct session *s, const char *buf)
 
 	if (!access_log_enabled())
 		return;
-	if ((h = http_header_find(&s->req, buf, "user-agent")) != NULL)
+	if ((h = http_header_find(s->req, buf, "user-agent")) != NULL)
 		ua = uabuf = xstrndup(buf + h->value_off, h->value_len);
-	if ((h = http_header_find(&s->req, buf, "referer")) != NULL)
+	if ((h = http_header_find(s->req, buf, "referer")) != NULL)
 		ref = refbuf = xstrndup(buf + h->value_off, h->value_len);
 	s->logreq = xasprintf("%.*s%c%.*s%cHTTP/1.%d%c%s%c%s",
-	    (int)s->req.method_len, buf + s->req.method_off, 0,
-	    (int)s->req.target_len, buf + s->req.target_off, 0,
-	    s->req.version_minor, 0, ref, 0, ua);
+	    (int)s->req->method_len, buf + s->req->method_off, 0,
+	    (int)s->req->target_len, buf + s->req->target_off, 0,
+	    s->req->version_minor, 0, ref, 0, ua);
 	free(uabuf);
 	free(refbuf);
 }
@@ -648,7 +685,7 @@ static void
 session_write_request_head(struct session *s, const char *buf,
     struct evbuffer *out)
 {
-	const struct http_msg		*m = &s->req;
+	const struct http_msg		*m = s->req;
 	const struct http_header	*h, *xff = NULL, *upg = NULL;
 	const char			*host, *path;
 	size_t				 hostlen, pathlen, need, off = 0;
@@ -725,7 +762,7 @@ static void
 session_write_response_head(struct session *s, const char *buf,
     struct evbuffer *out)
 {
-	const struct http_msg		*m = &s->resp;
+	const struct http_msg		*m = s->resp;
 	const struct http_header	*h;
 	size_t				 need, off = 0;
 	struct evbuffer_iovec		 v;
@@ -740,8 +777,11 @@ session_write_response_head(struct session *s, const char *buf,
 	p = v.iov_base;
 #define PUT(src, n) do { memcpy(p + off, (src), (n)); off += (n); } while (0)
 #define PUTS(str) PUT((str), sizeof(str) - 1)
-	n = snprintf(num, sizeof num, "HTTP/1.1 %03d ", m->status);
-	PUT(num, n);
+	PUTS("HTTP/1.1 ");
+	p[off++] = '0' + m->status / 100;
+	p[off++] = '0' + m->status / 10 % 10;
+	p[off++] = '0' + m->status % 10;
+	PUTS(" ");
 	PUT(buf + m->reason_off, m->reason_len);
 	PUTS("\r\n");
 	for (i = 0; i < m->nheaders; i++) {
@@ -763,7 +803,7 @@ session_write_response_head(struct session *s, const char *buf,
 	if (!tunnel && m->status >= 200) {
 		if (!s->keepalive)
 			PUTS("Connection: close\r\n");
-		else if (s->req.version_minor == 0)
+		else if (s->req->version_minor == 0)
 			PUTS("Connection: keep-alive\r\n");
 	}
 	if (s->pick.set_cookie && m->status >= 200 && !tunnel) {
@@ -913,7 +953,7 @@ session_pick_server(struct session *s, const struct server *exclude,
 static int
 session_start_request(struct session *s, const char *buf)
 {
-	const struct http_msg		*m = &s->req;
+	const struct http_msg		*m = s->req;
 	const struct http_header	*h;
 	const char			*host, *path;
 	size_t				 hostlen, pathlen;
@@ -923,7 +963,7 @@ session_start_request(struct session *s, const char *buf)
 	cutover.requests++;
 	s->t_start = cutover_now_us();
 	s->t_first_byte = 0;
-	http_msg_init(&s->resp, 0);
+	s->resp = session_msg_get(0);
 	s->is_head = m->method == HTTP_HEAD;
 	session_capture_request(s, buf);
 	s->lc = conf_find_listener(s->conf, s->listener);
@@ -993,12 +1033,14 @@ session_read_head(struct session *s)
 	if (s->timer_kind == TIMER_IDLE)
 		session_timer(s, TIMER_HEADER,
 		    cutover.conf->client_header_timeout);
+	if (s->req == NULL)
+		s->req = session_msg_get(1);
 	lim.max_header_size = cutover.conf->max_header_size;
 	lim.max_uri_size = cutover.conf->max_uri_size;
 	if (len > lim.max_header_size + 1)
 		len = lim.max_header_size + 1;
 	buf = (const char *)evbuffer_pullup(in, len);
-	r = http_parse_head(&s->req, buf, len, &lim);
+	r = http_parse_head(s->req, buf, len, &lim);
 	switch (r) {
 	case HTTP_PARSE_AGAIN:
 	case HTTP_PARSE_DATA:
@@ -1009,9 +1051,9 @@ session_read_head(struct session *s)
 		return (0);
 	case HTTP_PARSE_ERROR:
 		s->keepalive = 0;
-		return (session_error(s, s->req.error_status ?
-		    s->req.error_status : 400, s->req.error ?
-		    s->req.error : "bad request"));
+		return (session_error(s, s->req->error_status ?
+		    s->req->error_status : 400, s->req->error ?
+		    s->req->error : "bad request"));
 	case HTTP_PARSE_DONE:
 		break;
 	}
@@ -1031,15 +1073,13 @@ session_connect(struct session *s)
 	s->resp_started = 0;
 	pool_server_begin(s->server);
 	s->counted = 1;
-	if ((c = upstream_get(s->base, s->server)) == NULL) {
+	if ((c = upstream_get(s->base, s->server,
+	    s->conf->max_header_size + 1 > RELAY_HIGH ?
+	    s->conf->max_header_size + 1 : RELAY_HIGH, RELAY_LOW)) == NULL) {
 		session_server_end(s, POOL_CONNECT_FAIL);
 		return (session_error(s, 502, "cannot create a socket"));
 	}
 	s->up = c;
-	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    s->conf->max_header_size + 1 > RELAY_HIGH ?
-	    s->conf->max_header_size + 1 : RELAY_HIGH);
-	bufferevent_setwatermark(c->bev, EV_WRITE, RELAY_LOW, 0);
 	bufferevent_setcb(c->bev, session_up_read_cb, session_up_write_cb,
 	    session_up_event_cb, s);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -1091,7 +1131,7 @@ session_check_first_chunk(struct session *s)
 	size_t			 used;
 	int			 i, n;
 
-	if (evbuffer_ptr_set(in, &pos, s->req.head_len, EVBUFFER_PTR_SET)
+	if (evbuffer_ptr_set(in, &pos, s->req->head_len, EVBUFFER_PTR_SET)
 	    == -1)
 		return (0);
 	http_chunked_init(&ch);
@@ -1116,15 +1156,15 @@ session_send_head(struct session *s)
 	const char	*buf;
 
 
-	buf = (const char *)evbuffer_pullup(in, s->req.head_len);
+	buf = (const char *)evbuffer_pullup(in, s->req->head_len);
 	session_write_request_head(s, buf, bufferevent_get_output(s->up->bev));
 	s->head_sent = 1;
 	if (s->req_body != BODY_NONE) {
 		/* From here on the request cannot be replayed. */
-		evbuffer_drain(in, s->req.head_len);
+		evbuffer_drain(in, s->req->head_len);
 		s->head_in_input = 0;
-		if (s->req.flags & HTTP_F_EXPECT_CONTINUE &&
-		    s->req.version_minor == 1)
+		if (s->req->flags & HTTP_F_EXPECT_CONTINUE &&
+		    s->req->version_minor == 1)
 			evbuffer_add(bufferevent_get_output(s->cbev),
 			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		session_client_timeouts(s, 1);
@@ -1171,7 +1211,7 @@ session_pump_request(struct session *s)
 static int
 session_end_request(struct session *s)
 {
-	int	reusable, code = s->resp.status;
+	int	reusable, code = s->resp->status;
 
 	session_server_end(s, code >= 500 ? POOL_HTTP_5XX : POOL_OK);
 	reusable = s->up_keepalive && s->req_done;
@@ -1185,7 +1225,6 @@ session_end_request(struct session *s)
 		return (session_linger(s));
 	}
 	session_reset_request(s);
-	http_msg_init(&s->req, 1);
 	session_set_state(s, SESSION_READ_HEAD);
 	session_timer(s, TIMER_IDLE, cutover.conf->keepalive_timeout);
 	/* A pipelined request may be waiting already. */
@@ -1196,7 +1235,7 @@ session_end_request(struct session *s)
 static void
 session_response_framing(struct session *s)
 {
-	const struct http_msg	*m = &s->resp;
+	const struct http_msg	*m = s->resp;
 
 	s->resp_out_chunked = 0;
 	if (s->is_head || m->status < 200 || m->status == 204 ||
@@ -1205,7 +1244,7 @@ session_response_framing(struct session *s)
 	else if (m->flags & HTTP_F_CHUNKED) {
 		s->resp_body = BODY_CHUNKED;
 		http_chunked_init(&s->resp_chunk);
-		if (s->req.version_minor == 1)
+		if (s->req->version_minor == 1)
 			s->resp_out_chunked = 1;
 		else
 			s->keepalive = 0;
@@ -1214,7 +1253,7 @@ session_response_framing(struct session *s)
 		s->resp_left = m->content_length;
 	} else {
 		s->resp_body = BODY_CLOSE;
-		if (s->req.version_minor == 1)
+		if (s->req->version_minor == 1)
 			s->resp_out_chunked = 1;
 		else
 			s->keepalive = 0;
@@ -1268,63 +1307,59 @@ session_response_head(struct session *s)
 	enum http_parse_result	 r;
 	size_t			 len = evbuffer_get_length(uin);
 	const char		*buf;
-	struct timeval		 tv;
 
 	lim.max_header_size = s->conf->max_header_size;
 	lim.max_uri_size = s->conf->max_uri_size;
 	if (len > lim.max_header_size + 1)
 		len = lim.max_header_size + 1;
 	buf = (const char *)evbuffer_pullup(uin, len);
-	r = http_parse_head(&s->resp, buf, len, &lim);
+	r = http_parse_head(s->resp, buf, len, &lim);
 	if (r == HTTP_PARSE_AGAIN || r == HTTP_PARSE_DATA)
 		return (0);
 	if (r == HTTP_PARSE_ERROR) {
 		session_server_end(s, POOL_BROKEN);
-		return (session_error(s, 502, s->resp.error ?
-		    s->resp.error : "bad response head"));
+		return (session_error(s, 502, s->resp->error ?
+		    s->resp->error : "bad response head"));
 	}
-	if (s->resp.status == 101 && s->upgrade) {
+	if (s->resp->status == 101 && s->upgrade) {
 		session_write_response_head(s, buf, cout);
-		evbuffer_drain(uin, s->resp.head_len);
+		evbuffer_drain(uin, s->resp->head_len);
 		s->status = 101;
 		s->resp_head_sent = 1;
 		if (s->head_in_input) {
 			evbuffer_drain(bufferevent_get_input(s->cbev),
-			    s->req.head_len);
+			    s->req->head_len);
 			s->head_in_input = 0;
 		}
 		return (session_start_tunnel(s));
 	}
-	if (s->resp.status < 200) {
+	if (s->resp->status < 200) {
 		/* Interim: pass 1xx on to HTTP/1.1 clients, parse again. */
-		if (s->resp.status != 101 && s->req.version_minor == 1 &&
-		    !(s->req.flags & HTTP_F_EXPECT_CONTINUE &&
-		    s->resp.status == 100))
+		if (s->resp->status != 101 && s->req->version_minor == 1 &&
+		    !(s->req->flags & HTTP_F_EXPECT_CONTINUE &&
+		    s->resp->status == 100))
 			session_write_response_head(s, buf, cout);
-		evbuffer_drain(uin, s->resp.head_len);
-		if (s->resp.status == 101) {
+		evbuffer_drain(uin, s->resp->head_len);
+		if (s->resp->status == 101) {
 			session_server_end(s, POOL_BROKEN);
 			return (session_error(s, 502, "101 to a request "
 			    "without upgrade"));
 		}
-		http_msg_init(&s->resp, 0);
+		http_msg_init(s->resp, 0);
 		return (1);
 	}
 	s->resp_head_done = 1;
 	if (s->head_in_input) {
 		evbuffer_drain(bufferevent_get_input(s->cbev),
-		    s->req.head_len);
+		    s->req->head_len);
 		s->head_in_input = 0;
 	}
 	session_response_framing(s);
-	s->status = s->resp.status;
+	s->status = s->resp->status;
 	session_write_response_head(s, buf, cout);
 	s->resp_head_sent = 1;
-	evbuffer_drain(uin, s->resp.head_len);
-	/* response_timeout now bounds each gap in the body. */
-	tv.tv_sec = s->pool->response_timeout / 1000;
-	tv.tv_usec = (s->pool->response_timeout % 1000) * 1000;
-	bufferevent_set_timeouts(s->up->bev, &tv, NULL);
+	evbuffer_drain(uin, s->resp->head_len);
+	/* The connection's read timeout (response_timeout) bounds gaps. */
 	return (1);
 }
 
@@ -1509,7 +1544,7 @@ session_up_gone(struct session *s)
 		/* A kept-alive connection the server had closed: go again. */
 		log_debug("pool %s: server %s: idle connection was stale",
 		    s->pool->name, s->server->name);
-		session_server_end(s, POOL_OK);
+		session_server_end(s, POOL_ABANDONED);
 		session_release_upstream(s, 0);
 		session_timer(s, TIMER_NONE, 0);
 		/* Its other idle connections are likely stale too. */
@@ -1618,6 +1653,8 @@ session_close_all(void)
 
 	while ((s = TAILQ_FIRST(&sessions)) != NULL)
 		session_close(s, "shutdown_grace ran out");
+	while (msg_ncache > 0)
+		free(msg_cache[--msg_ncache]);
 }
 
 unsigned

@@ -4,7 +4,7 @@
  * sent, the whole response read, neither side asked to close).  Up to the
  * pool's `keepalive` idle connections per server wait in a list; an idle
  * one that the server closes, or that receives bytes nobody asked for, is
- * freed at once.
+ * freed at once, and one idle for response_timeout is closed.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -31,7 +31,6 @@ struct upstream_idle {
 	unsigned			 n;
 };
 
-#define UPSTREAM_IDLE_TIMEOUT	60	/* seconds an idle connection waits */
 
 static struct upstream_idle *
 upstream_idle_of(struct server *s)
@@ -82,17 +81,18 @@ upstream_idle_read_cb(struct bufferevent *bev, void *arg)
 }
 
 struct upstream_conn *
-upstream_get(struct event_base *base, struct server *s)
+upstream_get(struct event_base *base, struct server *s, size_t rhigh,
+    size_t wlow)
 {
 	struct upstream_idle	*ui = s->idle;
 	struct upstream_conn	*c;
 	struct bufferevent	*bev = NULL;
+	struct timeval		 tv;
 	int			 fd = -1, one = 1;
 
 	if (ui != NULL && (c = TAILQ_FIRST(&ui->conns)) != NULL) {
 		upstream_idle_del(c);
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
 		c->reused = 1;
 		return (c);
 	}
@@ -107,6 +107,15 @@ upstream_get(struct event_base *base, struct server *s)
 	if (bev == NULL)
 		goto fail;
 	fd = -1;
+	/*
+	 * Set once for the connection's life, busy or idle: re-arming them
+	 * per request costs more than the requests themselves.
+	 */
+	tv.tv_sec = s->pool->response_timeout / 1000;
+	tv.tv_usec = (s->pool->response_timeout % 1000) * 1000;
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_setwatermark(bev, EV_READ, 0, rhigh);
+	bufferevent_setwatermark(bev, EV_WRITE, wlow, 0);
 	if (bufferevent_socket_connect(bev, (struct sockaddr *)&s->addr,
 	    (int)s->addrlen) == -1)
 		goto fail;
@@ -129,7 +138,6 @@ upstream_put(struct upstream_conn *c)
 {
 	struct server		*s = c->server;
 	struct upstream_idle	*ui;
-	struct timeval		 tv = { UPSTREAM_IDLE_TIMEOUT, 0 };
 
 	/* A server of a replaced generation keeps no idle list to leak. */
 	if (s->retired || s->pool->keepalive <= 0 ||
@@ -146,8 +154,6 @@ upstream_put(struct upstream_conn *c)
 	ui->n++;
 	bufferevent_setcb(c->bev, upstream_idle_read_cb, NULL,
 	    upstream_idle_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 	bufferevent_enable(c->bev, EV_READ);
 }
 

@@ -1,0 +1,32 @@
+# chart.gp: the chart of scripts/bench.  gnuplot -e "dir='bench-results'"
+# reads dir/chart-rps.dat and dir/chart-p99.dat (written by report.pl: one
+# row per profile, one column per proxy) and draws dir/latest.svg.
+if (!exists("dir")) dir = 'bench-results'
+set terminal svg size 900,760 dynamic font 'sans,12' background '#ffffff'
+set output dir.'/latest.svg'
+set datafile missing '-'
+set datafile separator '\t'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key outside top center horizontal
+set grid ytics
+set yrange [0:*]
+set xtics nomirror
+set ytics nomirror
+set linetype 1 lc rgb '#1b9e77'
+set linetype 2 lc rgb '#d95f02'
+set linetype 3 lc rgb '#7570b3'
+set linetype 4 lc rgb '#999999'
+
+set multiplot layout 2,1 title 'cutover vs HAProxy vs nginx (1 worker each; median of runs)'
+set title 'throughput (requests per second, higher is better)'
+set format y '%.0f'
+plot for [i=2:5] dir.'/chart-rps.dat' using i:xtic(1) title columnheader(i)
+set title 'p99 latency (ms, log scale, lower is better)'
+set logscale y
+set yrange [0.1:*]
+set format y '%g'
+plot for [i=2:5] dir.'/chart-p99.dat' using i:xtic(1) title columnheader(i)
+unset multiplot

@@ -1,0 +1,79 @@
+#!/usr/bin/perl
+# The access log in both formats, and listeners on IPv6: combined lines
+# as nginx writes them, JSON lines with route, pool, server, status,
+# bytes and times, and a request over [::1] served like any other.
+
+use strict;
+use warnings;
+use Test::More tests => 11;
+use Cutover::Test;
+use JSON::PP;
+use IO::Socket::IP;
+
+my $be = start_backend(name => 'blue');
+my $port = free_port();
+my $dir = tmpdir();
+
+sub conf {
+	my ($format, $log, $v6) = @_;
+	return <<"EOF";
+[global]
+status_listen = off
+access_log = $log
+access_log_format = $format
+
+[listener web]
+bind = 127.0.0.1:$port
+@{[$v6 ? "bind = [::1]:$v6" : '']}
+
+[pool blue]
+server = b1 127.0.0.1:@{[$be->port]}
+
+[route app]
+split = blue 1
+EOF
+}
+
+my $cv = start_cutover(conf => conf('combined', "$dir/access.log"));
+http_get($port, '/hello?x=1', 'User-Agent' => 'test-agent',
+    Referer => 'http://ref.test/');
+http_get($port, '/missing', Host => 'x', 'User-Agent' => 'a"b');
+$cv->stop;
+my @lines = split /\n/, Cutover::Test::_slurp("$dir/access.log");
+is(scalar @lines, 2, 'one combined line per request');
+my $re = '^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:[\d:]+ [+-]\d{4}\] '
+    . '"GET /hello\?x=1 HTTP/1\.1" 200 \d+ "http://ref\.test/" '
+    . '"test-agent"$';
+like($lines[0], qr/$re/, 'in the combined format');
+
+my $v6 = free_port();
+my $have_v6 = IO::Socket::IP->new(LocalHost => '::1', LocalPort => $v6,
+    Listen => 1);
+close $have_v6 if $have_v6;
+$cv = start_cutover(conf => conf('json', "$dir/access.json",
+    $have_v6 ? $v6 : 0));
+my $r = http_get($port, '/j', 'User-Agent' => 'agent "quoted" \\ x');
+is($r->{status}, 200, 'a request with the JSON log on');
+$cv->stop;
+my ($j) = split /\n/, Cutover::Test::_slurp("$dir/access.json");
+my $e = eval { decode_json($j) };
+ok($e && $e->{user_agent} eq 'agent "quoted" \\ x',
+    'the JSON line parses, quotes and backslashes escaped') or diag($j);
+is($e->{route}, 'app', 'it names the route');
+is($e->{pool}, 'blue', 'the pool');
+is($e->{server}, 'b1', 'the server');
+ok($e->{status} == 200 && $e->{bytes} > 0, 'the status and bytes');
+ok(defined $e->{upstream_time} && defined $e->{request_time},
+    'the upstream and total times');
+
+SKIP: {
+	skip 'no IPv6 loopback on this machine', 2 unless $have_v6;
+	$cv = start_cutover(conf => conf('json', "$dir/a6.json", $v6));
+	my $s = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $v6,
+	    Timeout => 5);
+	ok($s, 'the listener accepts on [::1]');
+	print $s "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	local $/;
+	my $resp = <$s> // '';
+	like($resp, qr{^HTTP/1\.1 200 .*blue}s, 'and proxies the request');
+}

@@ -45,6 +45,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "rollout.h"
 #include "route.h"
 #include "session.h"
 #include "state.h"
@@ -570,39 +571,17 @@ admin_show_pools(struct admin_req *req)
 		evbuffer_add(req->out, "]}\n", 3);
 }
 
-/*
- * Rollouts.  The rollout controller is not built yet, so none runs: the
- * [rollout] sections of the config, if any, are listed as idle.
- */
+/* show rollouts [json]: every rollout and its progress (rollout.c). */
 static void
 admin_show_rollouts(struct admin_req *req)
 {
-	const struct conf	*conf = cutover.conf;
-	const struct rollout_conf *ro;
-	size_t			 i;
-
-	if (req->json)
-		evbuffer_add(req->out, "{\"rollouts\":[", 13);
-	for (i = 0; i < conf->nrollouts; i++) {
-		ro = conf->rollouts[i];
-		if (!req->json) {
-			evbuffer_add_printf(req->out, "rollout %s: canary %s, "
-			    "idle\n", ro->name, ro->canary->name);
-			continue;
-		}
-		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
-		admin_json_key(req->out, "route", 1);
-		admin_json_str(req->out, ro->name);
-		admin_json_key(req->out, "canary", 0);
-		admin_json_str(req->out, ro->canary->name);
-		admin_json_key(req->out, "state", 0);
-		admin_json_str(req->out, "idle");
-		evbuffer_add(req->out, "}", 1);
+	if (!req->json) {
+		rollout_show(req->out, NULL);
+		return;
 	}
-	if (req->json)
-		evbuffer_add(req->out, "]}\n", 3);
-	else if (conf->nrollouts == 0)
-		evbuffer_add_printf(req->out, "no rollouts\n");
+	evbuffer_add(req->out, "{\"rollouts\":", 12);
+	rollout_json(req->out, NULL);
+	evbuffer_add(req->out, "}\n", 2);
 }
 
 /* The Prometheus text, without empty lines (they end an answer). */
@@ -703,11 +682,11 @@ admin_changed(void)
 
 /*
  * Gives a route the weights w[] (one per split entry) in one change, logs
- * it as old -> new and saves it.  The smooth round-robin state starts
- * over, so the new split is exact from the next request on.
+ * it as old -> new on behalf of who and saves it.  The smooth round-robin
+ * state starts over, so the new split is exact from the next request on.
  */
-static void
-admin_split_apply(struct route *r, const int *w)
+void
+admin_split_apply(struct route *r, const int *w, const char *who)
 {
 	struct evbuffer	*b;
 	size_t		 i;
@@ -722,7 +701,7 @@ admin_split_apply(struct route *r, const int *w)
 	}
 	admin_split_text(b, r, 0);
 	evbuffer_add(b, "", 1);
-	log_info("admin: route %s: split %s", r->name,
+	log_info("%s: route %s: split %s", who, r->name,
 	    (const char *)evbuffer_pullup(b, -1));
 	evbuffer_free(b);
 	admin_changed();
@@ -782,7 +761,7 @@ admin_set_split(struct admin_req *req)
 		    r->name);
 		goto done;
 	}
-	admin_split_apply(r, w);
+	admin_split_apply(r, w, "admin");
 	admin_ok(req);
 done:
 	free(seen);
@@ -811,7 +790,7 @@ admin_switch(struct admin_req *req)
 		admin_error(req, "route %s: pool \"%s\" is not in its split",
 		    r->name, req->argv[1]);
 	else {
-		admin_split_apply(r, w);
+		admin_split_apply(r, w, "admin");
 		admin_ok(req);
 	}
 	free(w);
@@ -1023,22 +1002,33 @@ admin_del_server(struct admin_req *req)
 	admin_ok(req);
 }
 
-/* rollout VERB ROUTE: no rollout controller yet. */
+/* rollout VERB ROUTE, and rollout status ROUTE [json]: see rollout.c. */
 static void
 admin_rollout(struct admin_req *req)
 {
-	const struct conf	*conf = cutover.conf;
-	size_t			 i;
+	const char	*verb = req->cmd->name + strlen("rollout ");
+	char		 err[256];
 
 	if (admin_route(req, req->argv[0]) == NULL)
 		return;
-	for (i = 0; i < conf->nrollouts; i++) {
-		if (strcmp(conf->rollouts[i]->name, req->argv[0]) == 0) {
-			admin_error(req, "rollout: not supported yet");
-			return;
-		}
+	if (!rollout_exists(req->argv[0])) {
+		admin_error(req, "rollout: no [rollout] for route %s",
+		    req->argv[0]);
+		return;
 	}
-	admin_error(req, "rollout: no [rollout] for route %s", req->argv[0]);
+	if (strcmp(verb, "status") == 0) {
+		if (req->json) {
+			rollout_json(req->out, req->argv[0]);
+			evbuffer_add(req->out, "\n", 1);
+		} else
+			rollout_show(req->out, req->argv[0]);
+		return;
+	}
+	log_info("admin: rollout %s %s", verb, req->argv[0]);
+	if (rollout_command(verb, req->argv[0], err, sizeof err) == -1)
+		admin_error(req, "rollout: %s", err);
+	else
+		admin_ok(req);
 }
 
 /* reload: ok, or every error of the config. */

@@ -7,6 +7,7 @@
 
 struct conf_errors;
 struct event_base;
+struct route;
 
 /*
  * Reloads the config: 0 on success, -1 with the reasons in errs, each
@@ -19,6 +20,12 @@ typedef int	(*admin_reload_fn)(struct conf_errors *errs);
  * replaced).  -1, logged, when it cannot.
  */
 int	 admin_open(struct event_base *, const char *path, admin_reload_fn);
+/*
+ * Gives route r the weights w[] (one per split entry) in one change, as
+ * `set split` does: logged as old -> new on behalf of who ("admin",
+ * "rollout") and saved to the state file.
+ */
+void	 admin_split_apply(struct route *r, const int *w, const char *who);
 /* Moves the socket to the path of a reloaded config if it changed. */
 void	 admin_reload(const char *path);
 /* Closes the socket and every admin client, and removes the socket file. */

@@ -182,6 +182,12 @@ breaker_end(struct server *s, enum pool_outcome outcome)
 
 	if (b == NULL)
 		return;
+	if (outcome == POOL_ABANDONED) {
+		/* Neither a success nor a failure; a probe may go again. */
+		if (s->breaker == BREAKER_HALF_OPEN)
+			b->probe = 0;
+		return;
+	}
 	switch (s->breaker) {
 	case BREAKER_CLOSED:
 		if (!failed) {
@@ -242,22 +248,26 @@ breaker_server_move(struct server *from, struct server *to)
 	to->breaker = from->breaker;
 }
 
+/* Frees the breaker of s (a server deleted at run time). */
+void
+breaker_server_stop(struct server *s)
+{
+	struct breaker	*b = s->brk;
+
+	if (b == NULL)
+		return;
+	event_free(b->timer);
+	free(b);
+	s->brk = NULL;
+}
+
 /* Frees the breakers of conf's servers. */
 void
 breaker_stop(struct conf *conf)
 {
-	struct breaker	*b;
-	struct server	*s;
-	size_t		 i, j;
+	size_t	i, j;
 
-	for (i = 0; i < conf->npools; i++) {
-		for (j = 0; j < conf->pools[i]->nservers; j++) {
-			s = conf->pools[i]->servers[j];
-			if ((b = s->brk) == NULL)
-				continue;
-			event_free(b->timer);
-			free(b);
-			s->brk = NULL;
-		}
-	}
+	for (i = 0; i < conf->npools; i++)
+		for (j = 0; j < conf->pools[i]->nservers; j++)
+			breaker_server_stop(conf->pools[i]->servers[j]);
 }

@@ -25,6 +25,8 @@ void		 breaker_end(struct server *, enum pool_outcome);
 int		 breaker_failure_count(const struct server *);
 /* Hands the breaker of from to to, the same server in a new generation. */
 void		 breaker_server_move(struct server *from, struct server *to);
+/* Frees the breaker of s (a server deleted at run time). */
+void		 breaker_server_stop(struct server *);
 /* Frees the breakers of conf's servers. */
 void		 breaker_stop(struct conf *);
 /* Returns the name of a state: "closed", "open" or "half-open". */

@@ -47,14 +47,12 @@ static const struct conf_unsupported {
 	const char	*section;
 	const char	*key;		/* NULL: the whole section kind */
 } conf_unsupported[] = {
-	{ "global",	"webhook" },
 	{ "listener",	"tls_cert" },
 	{ "listener",	"tls_key" },
 	{ "listener",	"tls_min_version" },
 	{ "pool",	"tls" },
 	{ "pool",	"tls_verify" },
 	{ "pool",	"tls_sni" },
-	{ "rollout",	NULL },
 };
 
 #define CONF_MAXKEYS	32
@@ -2145,6 +2143,19 @@ conf_resolve_pool(struct conf_parse *p, struct conf_pending *r,
 	return (pool);
 }
 
+/* Returns nonzero when pool p is in the split of route r. */
+static int
+conf_in_split(const struct route *r, const struct pool *p)
+{
+	size_t	i;
+
+	for (i = 0; i < r->nsplit; i++) {
+		if (r->split[i].pool == p)
+			return (1);
+	}
+	return (0);
+}
+
 /* Resolves the references of routes and rollouts to other sections. */
 static void
 conf_resolve(struct conf_parse *p)
@@ -2205,6 +2216,14 @@ conf_resolve(struct conf_parse *p)
 			conf_error(p, r->line, "rollout %s: canary: pool "
 			    "\"%s\" is the stable pool of route %s",
 			    ro->name, r->name, ro->route->name);
+		else if (!conf_in_split(ro->route, ro->canary))
+			conf_error(p, r->line, "rollout %s: canary: pool "
+			    "\"%s\" is not in the split of route %s",
+			    ro->name, r->name, ro->route->name);
+		else if (!conf_in_split(ro->route, ro->route->stable))
+			conf_error(p, ro->line, "rollout %s: the stable pool "
+			    "%s of route %s is not in its split", ro->name,
+			    ro->route->stable->name, ro->route->name);
 	}
 }
 

@@ -7,7 +7,13 @@
  * argument, which the show commands take for machine-readable output.
  * An answer is printed without the empty line that ends it: to stdout,
  * or to stderr when it is an error.
+ *
+ * `rollout status ROUTE --follow` asks `rollout status ROUTE json` every
+ * 500 ms on one connection and draws a progress line from the answer:
+ * redrawn in place on a terminal, one line per change otherwise.  It
+ * exits 0 once the rollout is promoted and 1 once it is rolled back.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -22,8 +28,12 @@
 #include "config.h"
 #include "cutover.h"
 
+#include <time.h>
+
 #define CTL_MAXLINE	4096	/* the proxy's limit for a command line */
 #define CTL_TIMEOUT	60	/* seconds to wait for the whole answer */
+#define CTL_POLL_MS	500	/* --follow: between two questions */
+#define CTL_BAR		20	/* --follow: the bar's width */
 
 enum {
 	CTL_OK,
@@ -200,6 +210,172 @@ ctl_answer(int fd, size_t *lenp, int *complete)
 	return (buf);
 }
 
+/* Finds "key": in json from where on; the value's start, or NULL. */
+static const char *
+ctl_json_find(const char *json, const char *key)
+{
+	char		 pat[64];
+	const char	*p;
+
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	if ((p = strstr(json, pat)) == NULL)
+		return (NULL);
+	return (p + strlen(pat));
+}
+
+/* Returns the number at "key", or def. */
+static double
+ctl_json_num(const char *json, const char *key, double def)
+{
+	const char	*p;
+	char		*end;
+	double		 v;
+
+	if ((p = ctl_json_find(json, key)) == NULL)
+		return (def);
+	v = strtod(p, &end);
+	return (end == p ? def : v);
+}
+
+/* Copies the string at "key" into buf, unescaped ("" when absent). */
+static void
+ctl_json_str(const char *json, const char *key, char *buf, size_t size)
+{
+	const char	*p;
+	size_t		 n = 0;
+
+	buf[0] = '\0';
+	if ((p = ctl_json_find(json, key)) == NULL || *p != '"')
+		return;
+	for (p++; *p != '\0' && *p != '"' && n + 1 < size; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+			if (*p == 'u' && strlen(p) >= 5) {
+				p += 4;
+				buf[n++] = '?';
+				continue;
+			}
+		}
+		buf[n++] = *p;
+	}
+	buf[n] = '\0';
+}
+
+/* Returns the terminal's width, 80 when unknown. */
+static int
+ctl_columns(void)
+{
+	struct winsize	ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		return (ws.ws_col);
+	return (80);
+}
+
+/* Formats the progress line of a rollout status answer. */
+static void
+ctl_follow_line(const char *json, char *line, size_t size)
+{
+	const char	*win;
+	char		 route[64], state[32], decision[512], bar[CTL_BAR + 1];
+	char		 next[32];
+	double		 weight, next_in;
+	int		 i, fill;
+
+	ctl_json_str(json, "route", route, sizeof route);
+	ctl_json_str(json, "state", state, sizeof state);
+	ctl_json_str(json, "last_decision", decision, sizeof decision);
+	weight = ctl_json_num(json, "weight", 0);
+	next_in = ctl_json_num(json, "next_step_in", -1);
+	fill = (int)(weight * CTL_BAR / 100 + 0.5);
+	for (i = 0; i < CTL_BAR; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[CTL_BAR] = '\0';
+	if ((win = ctl_json_find(json, "window")) == NULL)
+		win = "";
+	if (next_in >= 0)
+		snprintf(next, sizeof next, "next step in %.1fs", next_in);
+	else if (ctl_json_num(json, "awaiting_confirm", 0) != 0 ||
+	    strstr(json, "\"awaiting_confirm\":true") != NULL)
+		snprintf(next, sizeof next, "awaiting confirm");
+	else
+		snprintf(next, sizeof next, "%s", state);
+	snprintf(line, size, "%s: %s step %.0f/%.0f canary %.0f%% [%s] "
+	    "%.0f req, err %.1f%%, p95 %.0fms, %s | %s", route, state,
+	    ctl_json_num(json, "step", 0), ctl_json_num(json, "steps", 0),
+	    weight, bar, ctl_json_num(win, "requests", 0),
+	    ctl_json_num(win, "error_rate", 0) * 100,
+	    ctl_json_num(win, "p95", 0) * 1000, next, decision);
+}
+
+/*
+ * rollout status ROUTE --follow: asks every CTL_POLL_MS and draws the
+ * progress until the rollout ends; 0 on promotion, 1 on rollback.
+ */
+static int
+ctl_follow(const char *route)
+{
+	struct timespec	 ts = { 0, CTL_POLL_MS * 1000000L };
+	char		*cmd, *answer, line[1024], state[32], key[640];
+	char		 last[640] = "";
+	size_t		 len;
+	int		 fd, complete, tty = isatty(STDOUT_FILENO), width;
+
+	if (strlen(route) > 256 || strpbrk(route, " \t\r\n") != NULL) {
+		fprintf(stderr, "cutoverctl: bad route name\n");
+		return (CTL_FAIL);
+	}
+	cmd = malloc(strlen(route) + 32);
+	if (cmd == NULL)
+		ctl_fail("out of memory");
+	sprintf(cmd, "rollout status %s json\n", route);
+	fd = ctl_connect();
+	for (;;) {
+		ctl_send(fd, cmd);
+		answer = ctl_answer(fd, &len, &complete);
+		if (!complete)
+			ctl_fail("the proxy closed the connection");
+		if (strncmp(answer, "error: ", 7) == 0) {
+			if (tty && last[0] != '\0')
+				printf("\n");
+			fwrite(answer, 1, len, stderr);
+			free(answer);
+			free(cmd);
+			return (CTL_ERROR);
+		}
+		ctl_follow_line(answer, line, sizeof line);
+		ctl_json_str(answer, "state", state, sizeof state);
+		free(answer);
+		if (tty) {
+			width = ctl_columns() - 1;
+			printf("\r\033[K%.*s", width, line);
+		} else {
+			/* A new line when the state, step or decision moved. */
+			snprintf(key, sizeof key, "%s|%s", state,
+			    strchr(line, '|') != NULL ? strchr(line, '|') :
+			    "");
+			if (strcmp(key, last) != 0)
+				printf("%s\n", line);
+		}
+		fflush(stdout);
+		snprintf(last, sizeof last, "%s|%s", state,
+		    strchr(line, '|') != NULL ? strchr(line, '|') : "");
+		if (strcmp(state, "promoted") == 0 ||
+		    strcmp(state, "rolled_back") == 0 ||
+		    strcmp(state, "idle") == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (tty)
+		printf("\n");
+	close(fd);
+	free(cmd);
+	if (strcmp(state, "idle") == 0)
+		fprintf(stderr, "cutoverctl: rollout %s is not started\n",
+		    route);
+	return (strcmp(state, "promoted") == 0 ? CTL_OK : CTL_ERROR);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -233,12 +409,9 @@ main(int argc, char **argv)
 	if (argc == 0)
 		usage();
 	if (follow) {
-		if (argc >= 2 && strcmp(argv[0], "rollout") == 0 &&
-		    strcmp(argv[1], "status") == 0) {
-			fprintf(stderr, "cutoverctl: rollout status --follow: "
-			    "not available yet\n");
-			return (CTL_FAIL);
-		}
+		if (argc == 3 && strcmp(argv[0], "rollout") == 0 &&
+		    strcmp(argv[1], "status") == 0)
+			return (ctl_follow(argv[2]));
 		fprintf(stderr, "cutoverctl: --follow goes with rollout "
 		    "status ROUTE\n");
 		return (CTL_FAIL);

@@ -438,7 +438,8 @@ health_init(struct event_base *base)
 }
 
 /*
- * Starts checking the servers of conf.  A server handed over from the
+ * Starts checking the servers of conf that are not checked yet, so it may
+ * run again after a server was added.  A server handed over from the
  * previous generation keeps its state and counts; a new one starts
  * checking.  The first checks of a pool's n servers go at i * interval / n.
  */
@@ -466,7 +467,8 @@ health_start(struct conf *conf)
 			if ((hc = s->check) == NULL) {
 				hc = s->check = health_check_new(s);
 				s->health = HEALTH_CHECKING;
-			}
+			} else if (evtimer_pending(hc->timer, NULL))
+				continue;	/* checked already */
 			ms = p->health_interval * (long)j / (long)p->nservers;
 			tv.tv_sec = ms / 1000;
 			tv.tv_usec = (ms % 1000) * 1000;
@@ -519,22 +521,25 @@ health_server_move(struct server *from, struct server *to)
 	to->health = from->health;
 }
 
+/* Stops checking s and frees its check state. */
+void
+health_server_stop(struct server *s)
+{
+	if (s->check == NULL)
+		return;
+	health_check_free(s->check);
+	s->check = NULL;
+}
+
 /* Stops checking the servers of conf and frees their check state. */
 void
 health_stop(struct conf *conf)
 {
-	struct server	*s;
-	size_t		 i, j;
+	size_t	i, j;
 
-	for (i = 0; i < conf->npools; i++) {
-		for (j = 0; j < conf->pools[i]->nservers; j++) {
-			s = conf->pools[i]->servers[j];
-			if (s->check == NULL)
-				continue;
-			health_check_free(s->check);
-			s->check = NULL;
-		}
-	}
+	for (i = 0; i < conf->npools; i++)
+		for (j = 0; j < conf->pools[i]->nservers; j++)
+			health_server_stop(conf->pools[i]->servers[j]);
 }
 
 /* Frees the checker; every conf must have been stopped. */

@@ -17,8 +17,8 @@ struct event_base;
 /* Sets the checker up on the event loop; -1 when libcurl cannot start. */
 int		 health_init(struct event_base *);
 /*
- * Starts checking the servers of conf: new servers of pools with a
- * health_path start checking, servers of other pools are up.
+ * Starts checking the servers of conf not checked yet: new servers of
+ * pools with a health_path start checking, servers of other pools are up.
  */
 void		 health_start(struct conf *);
 /* Returns the number of passed and failed checks of s. */
@@ -30,6 +30,8 @@ const char	*health_last_result(const struct server *);
 const char	*health_state_name(enum server_health);
 /* Hands the checks of from to to, the same server in a new generation. */
 void		 health_server_move(struct server *from, struct server *to);
+/* Stops checking s (a server deleted at run time) and frees its state. */
+void		 health_server_stop(struct server *);
 /* Stops checking the servers of conf and frees their check state. */
 void		 health_stop(struct conf *);
 /* Frees the checker. */

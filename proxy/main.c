@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "config.h"
 #include "admin.h"
@@ -24,6 +23,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "rollout.h"
 #include "session.h"
 #include "state.h"
 #include "status.h"
@@ -162,6 +162,7 @@ main_reload(struct conf_errors *errs)
 	breaker_start(cutover.base, conf);
 	health_start(conf);
 	status_reload(cutover.base, conf);
+	rollout_reload(conf);
 	metrics_reload(1);
 
 	if (log_open(conf->error_log, conf->log_level) == -1)
@@ -240,6 +241,7 @@ int
 main(int argc, char **argv)
 {
 	struct conf_errors	 errs = { NULL, 0 };
+	struct event_config	*evcfg;
 	struct event		*sigs[4];
 	int			 signums[4] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	int			 ch, test = 0, i;
@@ -290,11 +292,21 @@ main(int argc, char **argv)
 		fatal("access_log %s: %s", cutover.conf->access_log,
 		    strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
-	evthread_use_pthreads();
-	if ((cutover.base = event_base_new()) == NULL)
+	/*
+	 * One worker: no locking in libevent.  The changelist folds the
+	 * add/del pairs of each write into one epoll_ctl, or none.
+	 */
+	if ((evcfg = event_config_new()) == NULL)
+		fatal("cannot create the event loop");
+	event_config_set_flag(evcfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	cutover.base = event_base_new_with_config(evcfg);
+	event_config_free(evcfg);
+	if (cutover.base == NULL)
 		fatal("cannot create the event loop");
 	if (health_init(cutover.base) == -1)
 		fatal("cannot set up libcurl for health checks");
+	if (rollout_init(cutover.base) == -1)
+		fatal("cannot set up the rollout controller");
 	state_restore(cutover.conf);
 	/* Before the listeners: once they accept, the socket answers too. */
 	if (admin_open(cutover.base, cutover.conf->admin_socket,
@@ -307,6 +319,7 @@ main(int argc, char **argv)
 		fatal("cannot open the status endpoint");
 	breaker_start(cutover.base, cutover.conf);
 	health_start(cutover.conf);
+	rollout_reload(cutover.conf);
 	for (i = 0; i < 4; i++) {
 		sigs[i] = evsignal_new(cutover.base, signums[i],
 		    main_signal_cb, NULL);
@@ -326,6 +339,7 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	if (ev_grace != NULL)
 		event_free(ev_grace);
+	rollout_clear();
 	health_stop(cutover.conf);
 	breaker_stop(cutover.conf);
 	health_clear();

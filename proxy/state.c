@@ -20,8 +20,12 @@
  *	server POOL NAME HOST:PORT WEIGHT CONFIGURED ready|drain|maint
  *	added POOL NAME HOST:PORT WEIGHT INITIAL ready|drain|maint
  *	deleted POOL NAME HOST:PORT
+ *	rollout ROUTE CANARY STATE STEP STARTED STEP_START PAUSED POINT REASON
  *
- * Lines starting with # are comments.  A file that breaks this grammar is
+ * A rollout record is the rollout module's (rollout.c): its state, step,
+ * the times as wall-clock milliseconds and its rollback point.  Those
+ * records come only from the file at start: across a reload the rollout
+ * module keeps its rollouts itself.  Lines starting with # are comments.  A file that breaks this grammar is
  * reported with its line and ignored as a whole: half a state is worse
  * than none.
  */
@@ -39,6 +43,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "rollout.h"
 #include "state.h"
 #include "xmalloc.h"
 
@@ -50,13 +55,14 @@ enum state_kind {
 	STATE_SPLIT,		/* a route's split entry */
 	STATE_SERVER,		/* a server of the config */
 	STATE_ADDED,		/* a server added at run time */
-	STATE_DELETED		/* a server of the config deleted at run time */
+	STATE_DELETED,		/* a server of the config deleted at run time */
+	STATE_ROLLOUT		/* a rollout, as rollout.c wrote it */
 };
 
 /* One record. */
 struct state_item {
 	enum state_kind		 kind;
-	char			*a;		/* route, or pool */
+	char			*a;		/* route, pool, or a rollout */
 	char			*b;		/* pool, or server */
 	char			*addr;		/* HOST:PORT of a server */
 	int			 weight;	/* the runtime value */
@@ -294,6 +300,13 @@ state_load(const char *path, struct state *st)
 			seen_version = 1;
 			continue;
 		}
+		if (strncmp(line, "rollout ", 8) == 0) {
+			if ((errstr = rollout_state_check(line + 8)) != NULL)
+				break;
+			state_add(st, STATE_ROLLOUT, line + 8, "", NULL, 0, 0,
+			    SERVER_READY);
+			continue;
+		}
 		if ((errstr = state_parse_line(line, st)) != NULL)
 			break;
 	}
@@ -474,7 +487,7 @@ state_apply(const struct state *st, struct conf *conf)
 	size_t		 i, j;
 	long		 total;
 	enum state_kind	 order[] = { STATE_DELETED, STATE_SERVER, STATE_ADDED,
-			    STATE_SPLIT };
+			    STATE_SPLIT, STATE_ROLLOUT };
 	size_t		 k;
 
 	for (k = 0; k < sizeof order / sizeof order[0]; k++) {
@@ -494,6 +507,9 @@ state_apply(const struct state *st, struct conf *conf)
 			case STATE_DELETED:
 				state_apply_deleted(conf, &st->items[i],
 				    &kept);
+				break;
+			case STATE_ROLLOUT:
+				rollout_state_restore(conf, st->items[i].a);
 				break;
 			}
 		}
@@ -571,12 +587,20 @@ state_format(const struct state *st, size_t *lenp)
 			line = xasprintf("deleted %s %s %s\n", it->a, it->b,
 			    it->addr);
 			break;
+		case STATE_ROLLOUT:
+			line = xasprintf("rollout %s\n", it->a);
+			break;
 		}
 		len = strlen(text);
 		text = xreallocarray(text, len + strlen(line) + 1, 1);
 		memcpy(text + len, line, strlen(line) + 1);
 		free(line);
 	}
+	line = rollout_state_text();
+	len = strlen(text);
+	text = xreallocarray(text, len + strlen(line) + 1, 1);
+	memcpy(text + len, line, strlen(line) + 1);
+	free(line);
 	*lenp = strlen(text);
 	return (text);
 }

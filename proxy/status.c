@@ -35,6 +35,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "rollout.h"
 #include "route.h"
 #include "session.h"
 #include "status.h"
@@ -358,8 +359,9 @@ status_render_json(struct evbuffer *buf)
 		evbuffer_add_printf(buf, "%s", i > 0 ? "," : "");
 		status_json_pool(buf, conf->pools[i]);
 	}
-	/* The rollout module fills this in once it exists. */
-	evbuffer_add_printf(buf, "],\"rollouts\":[]}\n");
+	evbuffer_add_printf(buf, "],\"rollouts\":");
+	rollout_json(buf, NULL);
+	evbuffer_add_printf(buf, "}\n");
 }
 
 /* The page's style sheet: light, or dark when the system asks for it. */

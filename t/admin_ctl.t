@@ -72,9 +72,10 @@ $r = $cv->ctl('reload');
 is("$r->{status} $r->{out}", "0 ok\n", 'cutoverctl reload: ok, exit 0');
 
 $r = $cv->ctl('rollout', 'status', 'app', '--follow');
-is($r->{status}, 2, 'rollout status --follow exits 2');
-like($r->{err}, qr/rollout status --follow: not available yet/,
-    'saying it is not available yet');
+is($r->{status}, 1, 'rollout status --follow of a route without rollout '
+    . 'exits 1');
+like($r->{err}, qr/^error: rollout: no \[rollout\] for route app$/m,
+    'with the error of the proxy');
 
 $r = $cv->ctl('show', "info\nreload");
 is($r->{status}, 2, 'an argument with a line break is refused: exit 2');

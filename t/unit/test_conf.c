@@ -729,7 +729,7 @@ test_nul(void)
 	conf_unref(c);
 }
 
-/* A missing file; a valid rollout, refused only as not supported yet. */
+/* A missing file; a valid rollout; a rollout on the stable pool. */
 static void
 test_misc(void)
 {
@@ -746,7 +746,7 @@ test_misc(void)
 	ok(conf_load("/nonexistent/cutover.conf", NULL) == NULL,
 	    "errs may be NULL");
 
-	refused("[listener web]\nbind = 127.0.0.1:8080\n"
+	c = conf_load(write_conf("[listener web]\nbind = 127.0.0.1:8080\n"
 	    "[pool blue]\nserver = b1 127.0.0.1:9001\n"
 	    "[pool green]\nserver = g1 127.0.0.1:9002\n"
 	    "[route app]\nsplit = blue 100, green 0\n"
@@ -758,14 +758,24 @@ test_misc(void)
 	    "auto_start = on\nwebhook = http://hooks.example.com/x\n"
 	    "metrics = prometheus https://prom.example.com\n"
 	    "error_rate_query = sum(rate(x{route=\"{route}\"}[1m]))\n"
-	    "p95_query = histogram_quantile(0.95, y)\n",
-	    "9: rollout app: not supported yet",
-	    "a rollout setting every key");
+	    "p95_query = histogram_quantile(0.95, y)\n"), &errs);
+	ok(c != NULL && c->nrollouts == 1, "a rollout setting every key loads");
+	if (c != NULL && c->nrollouts == 1) {
+		ok(c->rollouts[0]->nsteps == 4 && c->rollouts[0]->steps[0] == 30
+		    && c->rollouts[0]->steps[3] == 100,
+		    "step = 30 gives 30, 60, 90, 100");
+		ok(c->rollouts[0]->interval == 60000 &&
+		    c->rollouts[0]->max_p95_latency == 500 &&
+		    c->rollouts[0]->auto_start == 1 &&
+		    strcmp(c->rollouts[0]->canary->name, "green") == 0,
+		    "its values are parsed");
+	}
+	conf_errors_clear(&errs);
+	conf_unref(c);
 	refused("[listener web]\nbind = 127.0.0.1:8080\n"
 	    "[pool blue]\nserver = b1 127.0.0.1:9001\n"
 	    "[route app]\nsplit = blue 100\n"
 	    "[rollout app]\ncanary = blue\nstrategy = blue-green\n",
-	    "7: rollout app: not supported yet\n"
 	    "8: rollout app: canary: pool \"blue\" is the stable pool of "
 	    "route app", "a rollout whose canary is the stable pool");
 	refused("[listener a]\nbind = 127.0.0.1:8080\n"

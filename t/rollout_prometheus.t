@@ -1,0 +1,86 @@
+#!/usr/bin/perl
+# metrics = prometheus URL: the controller judges the canary by the error
+# rate and p95 a Prometheus server answers for the queries, with {route}
+# and {pool} filled in (here a fake Prometheus written in Perl, so that
+# the figures are the test's to choose): a fleet-wide error rate above
+# the threshold rolls back a canary that is healthy locally; Prometheus
+# unreachable or answering garbage pauses the rollout with the reason and
+# never promotes it.
+
+use strict;
+use warnings;
+use Test::More tests => 8;
+use Time::HiRes qw(time sleep);
+use Cutover::Test;
+use Cutover::Rollout;
+
+my $blue = start_backend(name => 'blue');
+my $green = start_backend(name => 'green');
+my $prom = start_fake_prometheus('pool="green"' => 0.5, p95 => 0.01);
+my $dead = start_fake_prometheus(p95 => 0.01);
+my $junk = start_fake_prometheus(garbage => 1);
+my $port = free_port();
+
+sub route {
+	my ($name, $url) = @_;
+	return <<"EOF";
+[route $name]
+path_prefix = /$name
+split = blue 100, green 0
+[rollout $name]
+canary = green
+steps = 50, 100
+interval = 1s
+min_requests = 5
+metrics = prometheus $url
+error_rate_query = sum(rate(errors{route="{route}",pool="{pool}"}[1m]))
+p95_query = p95{route="{route}"}
+EOF
+}
+
+my $cv = start_cutover(conf => <<"EOF" . route('app', $prom->url) .
+[listener web]
+bind = 127.0.0.1:$port
+[pool blue]
+server = b1 127.0.0.1:${\ $blue->port}
+[pool green]
+server = g1 127.0.0.1:${\ $green->port}
+EOF
+    route('gone', $dead->url) . route('junk', $junk->url));
+
+sub drive {
+	my ($route, $state, $timeout) = @_;
+	my $st;
+	my $deadline = time + ($timeout // 10);
+	while (time < $deadline) {
+		$st = rollout_status($cv, $route);
+		return $st if ($st->{state} // '') ne $state;
+		run_parallel(port => $port, path => "/$route", conns => 2,
+		    requests => 5);
+	}
+	return $st;
+}
+
+$cv->admin('rollout start app');
+my $st = drive('app', 'running');
+is($st->{state}, 'rolled_back',
+    'a fleet-wide error rate from Prometheus rolls the canary back');
+like($st->{reason}, qr/^error_rate 0\.500 above max_error_rate 0\.050/,
+    'the reason gives the figure Prometheus answered');
+is($st->{metrics}, 'prometheus', 'show rollouts says where figures come from');
+
+$dead->stop;
+$cv->admin('rollout start gone');
+$st = drive('gone', 'running');
+is($st->{state}, 'paused', 'Prometheus unreachable pauses the rollout');
+like($st->{reason}, qr/^no figures from Prometheus: cannot reach Prometheus/,
+    'saying why');
+sleep 1.5;
+is(rollout_status($cv, 'gone')->{state}, 'paused',
+    'and it stays paused, never promoted on missing data');
+
+$cv->admin('rollout start junk');
+$st = drive('junk', 'running');
+is($st->{state}, 'paused', 'garbage from Prometheus pauses the rollout');
+like($st->{reason}, qr/^no figures from Prometheus: Prometheus: the answer is not a success/,
+    'saying why');

@@ -157,7 +157,6 @@ static const struct admin_cmd admin_cmds[] = {
 	    "close the connection", admin_quit },
 };
 
-static const char *admin_state_names[] = { "ready", "drain", "maint" };
 
 static struct evconnlistener	*admin_el;
 static char			*admin_path;
@@ -225,23 +224,6 @@ admin_json_key(struct evbuffer *b, const char *name, int first)
 		evbuffer_add(b, ",", 1);
 	admin_json_str(b, name);
 	evbuffer_add(b, ":", 1);
-}
-
-/* Returns the config word of a sticky kind. */
-static const char *
-admin_sticky_name(enum sticky_kind k)
-{
-	switch (k) {
-	case STICKY_OFF:
-		return ("off");
-	case STICKY_COOKIE:
-		return ("cookie");
-	case STICKY_HEADER:
-		return ("header");
-	case STICKY_CLIENT_IP:
-		return ("client_ip");
-	}
-	return ("?");
 }
 
 /* Lists the commands. */
@@ -350,7 +332,7 @@ admin_route_text(struct evbuffer *b, const struct route *r)
 		evbuffer_add_printf(b, "%s%s", i > 0 ? " " : "",
 		    r->listeners[i]->name);
 	evbuffer_add_printf(b, ", stable %s, sticky %s", r->stable->name,
-	    admin_sticky_name(r->sticky));
+	    conf_sticky_name(r->sticky));
 	if (r->sticky == STICKY_COOKIE || r->sticky == STICKY_HEADER)
 		evbuffer_add_printf(b, " %s", r->sticky_name);
 	if (r->sticky_cookie_set)
@@ -406,7 +388,7 @@ admin_route_json(struct evbuffer *b, const struct route *r)
 	admin_json_key(b, "sticky", 0);
 	evbuffer_add(b, "{", 1);
 	admin_json_key(b, "kind", 1);
-	admin_json_str(b, admin_sticky_name(r->sticky));
+	admin_json_str(b, conf_sticky_name(r->sticky));
 	admin_json_key(b, "name", 0);
 	admin_json_str(b, r->sticky_name);
 	evbuffer_add_printf(b, ",\"cookie_set\":%s}",
@@ -492,7 +474,7 @@ admin_pool_text(struct evbuffer *b, const struct pool *p)
 		    (int)wa, s->addr_text, s->weight, s->conf_weight,
 		    health_state_name(s->health),
 		    breaker_state_name(s->breaker),
-		    admin_state_names[s->admin], s->active,
+		    conf_admin_name(s->admin), s->active,
 		    (unsigned long long)s->requests,
 		    (unsigned long long)s->errors, upstream_idle_count(s),
 		    s->backup ? "  backup" : "", s->added ? "  added" : "");
@@ -531,7 +513,7 @@ admin_pool_json(struct evbuffer *b, const struct pool *p)
 		admin_json_key(b, "breaker", 0);
 		admin_json_str(b, breaker_state_name(s->breaker));
 		admin_json_key(b, "state", 0);
-		admin_json_str(b, admin_state_names[s->admin]);
+		admin_json_str(b, conf_admin_name(s->admin));
 		health_checks(s, &ok, &fail);
 		evbuffer_add_printf(b, ",\"active\":%u,\"requests\":%llu,"
 		    "\"errors\":%llu,\"idle\":%u,\"backup\":%s,\"added\":%s,"
@@ -609,23 +591,6 @@ admin_show_metrics(struct admin_req *req)
 		evbuffer_add(req->out, "\n", 1);
 	}
 	evbuffer_free(tmp);
-}
-
-/* Parses a decimal integer in [min, max]; -1 when it is not one. */
-static int
-admin_int(const char *s, int min, int max, int *v)
-{
-	char	*end;
-	long	 n;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		return (-1);
-	*v = (int)n;
-	return (0);
 }
 
 /* Finds a route; answers an error and returns NULL when absent. */
@@ -747,7 +712,7 @@ admin_set_split(struct admin_req *req)
 			    r->name, r->split[i].pool->name);
 			goto done;
 		}
-		if (admin_int(eq + 1, 0, 10000, &w[i]) == -1) {
+		if (conf_int(eq + 1, 0, 10000, &w[i]) == -1) {
 			admin_error(req, "route %s: pool %s: weight \"%s\" "
 			    "out of range 0-10000", r->name,
 			    r->split[i].pool->name, eq + 1);
@@ -807,7 +772,7 @@ admin_set_weight(struct admin_req *req)
 
 	if ((s = admin_server(req, req->argv[0], &p)) == NULL)
 		return;
-	if (admin_int(req->argv[1], 0, 256, &w) == -1) {
+	if (conf_int(req->argv[1], 0, 256, &w) == -1) {
 		admin_error(req, "pool %s: server %s: weight \"%s\" out of "
 		    "range 0-256", p->name, s->name, req->argv[1]);
 		return;
@@ -831,19 +796,13 @@ admin_set_server(struct admin_req *req)
 
 	if ((s = admin_server(req, req->argv[0], &p)) == NULL)
 		return;
-	if (strcmp(req->argv[1], "ready") == 0)
-		st = SERVER_READY;
-	else if (strcmp(req->argv[1], "drain") == 0)
-		st = SERVER_DRAIN;
-	else if (strcmp(req->argv[1], "maint") == 0)
-		st = SERVER_MAINT;
-	else {
+	if (conf_admin_parse(req->argv[1], &st) == -1) {
 		admin_error(req, "usage: %s", req->cmd->usage);
 		return;
 	}
 	log_info("admin: pool %s: server %s: %s -> %s (%u requests in "
-	    "flight)", p->name, s->name, admin_state_names[s->admin],
-	    admin_state_names[st], s->active);
+	    "flight)", p->name, s->name, conf_admin_name(s->admin),
+	    conf_admin_name(st), s->active);
 	s->admin = st;
 	/* maint takes no traffic: its idle connections go too. */
 	if (st == SERVER_MAINT)

@@ -2529,6 +2529,66 @@ conf_errors_clear(struct conf_errors *errs)
 	errs->n = 0;
 }
 
+int
+conf_int(const char *s, int min, int max, int *v)
+{
+	char	*end;
+	long	 n;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return (-1);
+	*v = (int)n;
+	return (0);
+}
+
+const char *
+conf_admin_name(enum server_admin a)
+{
+	switch (a) {
+	case SERVER_READY:
+		return ("ready");
+	case SERVER_DRAIN:
+		return ("drain");
+	case SERVER_MAINT:
+		return ("maint");
+	}
+	return ("?");
+}
+
+int
+conf_admin_parse(const char *s, enum server_admin *a)
+{
+	if (strcmp(s, "ready") == 0)
+		*a = SERVER_READY;
+	else if (strcmp(s, "drain") == 0)
+		*a = SERVER_DRAIN;
+	else if (strcmp(s, "maint") == 0)
+		*a = SERVER_MAINT;
+	else
+		return (-1);
+	return (0);
+}
+
+const char *
+conf_sticky_name(enum sticky_kind k)
+{
+	switch (k) {
+	case STICKY_OFF:
+		return ("off");
+	case STICKY_COOKIE:
+		return ("cookie");
+	case STICKY_HEADER:
+		return ("header");
+	case STICKY_CLIENT_IP:
+		return ("client_ip");
+	}
+	return ("?");
+}
+
 /* Finds a pool by name. */
 struct pool *
 conf_find_pool(const struct conf *c, const char *name)

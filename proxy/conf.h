@@ -256,6 +256,14 @@ const char	*conf_size(const char *, uint64_t *bytes);
 const char	*conf_bool(const char *, int *);
 const char	*conf_addr(const char *, struct sockaddr_storage *,
 		    socklen_t *);
+/* Parses a decimal integer in [min, max]; -1 when it is not one. */
+int		 conf_int(const char *, int min, int max, int *);
+/* Returns "ready", "drain" or "maint". */
+const char	*conf_admin_name(enum server_admin);
+/* Parses "ready", "drain" or "maint"; -1 when it is none. */
+int		 conf_admin_parse(const char *, enum server_admin *);
+/* Returns the config word of a sticky kind ("cookie", ...). */
+const char	*conf_sticky_name(enum sticky_kind);
 /* Parses "NAME HOST:PORT [weight=N] [backup]" into a new server. */
 const char	*conf_server(const char *, struct server **);
 /* Frees a server made by conf_server(). */

@@ -1519,6 +1519,33 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
+ * Returns nonzero when the request may be sent again after a connection
+ * closed before any answer: idempotent and without a body (RFC 9110
+ * section 9.2.2, RFC 9112 section 9.3.1).
+ */
+static int
+session_replayable(const struct session *s)
+{
+	if (s->req_body != BODY_NONE)
+		return (0);
+	switch (s->req->method) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+	case HTTP_OPTIONS:
+	case HTTP_TRACE:
+	case HTTP_PUT:
+	case HTTP_DELETE:
+		return (1);
+	case HTTP_OTHER:
+	case HTTP_POST:
+	case HTTP_CONNECT:
+	case HTTP_PATCH:
+		return (0);
+	}
+	return (0);
+}
+
+/*
  * The server closed and every byte it sent was handled: a close-delimited
  * body ends here; anything else is a failure, retried when the server saw
  * nothing it could have acted on.
@@ -1539,7 +1566,7 @@ session_up_gone(struct session *s)
 		return (session_abort(s, "upstream closed in the response "
 		    "body"));
 	}
-	if (!s->resp_started && s->up->reused && s->req_body == BODY_NONE &&
+	if (!s->resp_started && s->up->reused && session_replayable(s) &&
 	    !s->fresh_retry) {
 		/* A kept-alive connection the server had closed: go again. */
 		log_debug("pool %s: server %s: idle connection was stale",
@@ -1547,11 +1574,18 @@ session_up_gone(struct session *s)
 		session_server_end(s, POOL_ABANDONED);
 		session_release_upstream(s, 0);
 		session_timer(s, TIMER_NONE, 0);
-		/* Its other idle connections are likely stale too. */
-		upstream_server_clear(s->server);
 		s->head_sent = 0;
 		s->fresh_retry = 1;
 		return (session_connect(s));
+	}
+	if (!s->resp_started && session_replayable(s) && s->fresh_retry) {
+		/*
+		 * A fresh connection to the server whose kept-alive one was
+		 * stale failed too: the server is going away (a killed one
+		 * still accepts for a moment), so another server gets it.
+		 */
+		return (session_retry(s, 502, "upstream closed before "
+		    "responding"));
 	}
 	session_server_end(s, POOL_BROKEN);
 	return (session_error(s, 502, s->resp_started ? "upstream sent a "

@@ -79,7 +79,6 @@ struct state {
 /* The servers of the config deleted at run time, kept across reloads. */
 static struct state	 state_deleted;
 
-static const char *state_admin_names[] = { "ready", "drain", "maint" };
 
 /* Appends a record; the strings are copied. */
 static void
@@ -158,38 +157,6 @@ state_capture(const struct conf *conf, struct state *st)
 	}
 }
 
-/* Parses an integer in [min, max]; -1 when it is not one. */
-static int
-state_int(const char *s, int min, int max, int *v)
-{
-	char	*end;
-	long	 n;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		return (-1);
-	*v = (int)n;
-	return (0);
-}
-
-/* Parses ready, drain or maint; -1 when it is none. */
-static int
-state_admin(const char *s, enum server_admin *admin)
-{
-	size_t	i;
-
-	for (i = 0; i < 3; i++) {
-		if (strcmp(s, state_admin_names[i]) == 0) {
-			*admin = (enum server_admin)i;
-			return (0);
-		}
-	}
-	return (-1);
-}
-
 /* Parses one record line into st; a phrase when it is malformed. */
 static const char *
 state_parse_line(char *line, struct state *st)
@@ -225,8 +192,8 @@ state_parse_line(char *line, struct state *st)
 		return ("unknown record");
 	wmax = kind == STATE_SPLIT ? 10000 : 256;
 	if (kind == STATE_SPLIT) {
-		if (state_int(f[3], 0, wmax, &weight) == -1 ||
-		    state_int(f[4], 0, wmax, &conf_weight) == -1)
+		if (conf_int(f[3], 0, wmax, &weight) == -1 ||
+		    conf_int(f[4], 0, wmax, &conf_weight) == -1)
 			return ("bad weight");
 		state_add(st, kind, f[1], f[2], NULL, weight, conf_weight,
 		    SERVER_READY);
@@ -235,10 +202,10 @@ state_parse_line(char *line, struct state *st)
 	if (strchr(f[3], ':') == NULL)
 		return ("bad address");
 	if (kind != STATE_DELETED) {
-		if (state_int(f[4], 0, wmax, &weight) == -1 ||
-		    state_int(f[5], 0, wmax, &conf_weight) == -1)
+		if (conf_int(f[4], 0, wmax, &weight) == -1 ||
+		    conf_int(f[5], 0, wmax, &conf_weight) == -1)
 			return ("bad weight");
-		if (state_admin(f[6], &admin) == -1)
+		if (conf_admin_parse(f[6], &admin) == -1)
 			return ("bad server state");
 	}
 	state_add(st, kind, f[1], f[2], f[3], weight, conf_weight, admin);
@@ -289,7 +256,7 @@ state_load(const char *path, struct state *st)
 			continue;
 		if (!seen_version) {
 			if (strncmp(line, "cutover-state ", 14) != 0 ||
-			    state_int(line + 14, 0, INT_MAX, &version) == -1) {
+			    conf_int(line + 14, 0, INT_MAX, &version) == -1) {
 				errstr = "not a cutover state file";
 				break;
 			}
@@ -581,7 +548,7 @@ state_format(const struct state *st, size_t *lenp)
 			line = xasprintf("%s %s %s %s %d %d %s\n",
 			    it->kind == STATE_ADDED ? "added" : "server",
 			    it->a, it->b, it->addr, it->weight,
-			    it->conf_weight, state_admin_names[it->admin]);
+			    it->conf_weight, conf_admin_name(it->admin));
 			break;
 		case STATE_DELETED:
 			line = xasprintf("deleted %s %s %s\n", it->a, it->b,

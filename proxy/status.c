@@ -30,8 +30,10 @@
 
 #include "config.h"
 #include "balancer.h"
+#include "breaker.h"
 #include "conf.h"
 #include "cutover.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -55,68 +57,6 @@ struct status {
 };
 
 static struct status	*status;
-
-/* Returns the name of a server's admin state. */
-static const char *
-status_admin_name(enum server_admin a)
-{
-	switch (a) {
-	case SERVER_READY:
-		return ("ready");
-	case SERVER_DRAIN:
-		return ("drain");
-	case SERVER_MAINT:
-		return ("maint");
-	}
-	return ("?");
-}
-
-/* Returns the name of a server's health. */
-static const char *
-status_health_name(enum server_health h)
-{
-	switch (h) {
-	case HEALTH_UP:
-		return ("up");
-	case HEALTH_DOWN:
-		return ("down");
-	case HEALTH_CHECKING:
-		return ("checking");
-	}
-	return ("?");
-}
-
-/* Returns the name of a breaker state. */
-static const char *
-status_breaker_name(enum breaker_state b)
-{
-	switch (b) {
-	case BREAKER_CLOSED:
-		return ("closed");
-	case BREAKER_HALF_OPEN:
-		return ("half-open");
-	case BREAKER_OPEN:
-		return ("open");
-	}
-	return ("?");
-}
-
-/* Returns the name of a sticky kind. */
-static const char *
-status_sticky_name(enum sticky_kind k)
-{
-	switch (k) {
-	case STICKY_OFF:
-		return ("off");
-	case STICKY_COOKIE:
-		return ("cookie");
-	case STICKY_HEADER:
-		return ("header");
-	case STICKY_CLIENT_IP:
-		return ("client_ip");
-	}
-	return ("?");
-}
 
 /* Returns the name of a match rule's kind. */
 static const char *
@@ -277,7 +217,7 @@ status_json_route(struct evbuffer *buf, const struct route *r)
 	evbuffer_add_printf(buf, ",\"stable\":");
 	status_json_str(buf, r->stable != NULL ? r->stable->name : "");
 	evbuffer_add_printf(buf, ",\"sticky\":\"%s\",\"sticky_name\":",
-	    status_sticky_name(r->sticky));
+	    conf_sticky_name(r->sticky));
 	status_json_str(buf, r->sticky_name != NULL ? r->sticky_name : "");
 	evbuffer_add_printf(buf, ",\"split\":[");
 	for (i = 0; i < r->nsplit; i++) {
@@ -331,8 +271,8 @@ status_json_pool(struct evbuffer *buf, const struct pool *p)
 		    "\"breaker\":\"%s\",\"eligible\":%s,\"active\":%u,"
 		    "\"requests\":%llu,\"errors\":%llu}", s->weight,
 		    s->conf_weight, s->backup ? "true" : "false",
-		    status_admin_name(s->admin), status_health_name(s->health),
-		    status_breaker_name(s->breaker),
+		    conf_admin_name(s->admin), health_state_name(s->health),
+		    breaker_state_name(s->breaker),
 		    balancer_server_eligible(s) ? "true" : "false", s->active,
 		    (unsigned long long)s->requests,
 		    (unsigned long long)s->errors);
@@ -634,7 +574,7 @@ status_html_route(struct evbuffer *buf, const struct conf *conf,
 	status_html_str(buf, r->stable != NULL ? r->stable->name : "");
 	if (r->sticky != STICKY_OFF) {
 		evbuffer_add_printf(buf, "%ssticky %s", sep,
-		    status_sticky_name(r->sticky));
+		    conf_sticky_name(r->sticky));
 		if (r->sticky_name != NULL) {
 			evbuffer_add_printf(buf, " ");
 			status_html_str(buf, r->sticky_name);
@@ -691,11 +631,11 @@ status_html_server(struct evbuffer *buf, const struct server *s)
 	status_html_str(buf, s->addr_text != NULL ? s->addr_text : "");
 	evbuffer_add_printf(buf, "</span></td><td class=\"num\">%d</td><td>",
 	    s->weight);
-	status_html_badge(buf, status_admin_name(s->admin));
+	status_html_badge(buf, conf_admin_name(s->admin));
 	evbuffer_add_printf(buf, "</td><td>");
-	status_html_badge(buf, status_health_name(s->health));
+	status_html_badge(buf, health_state_name(s->health));
 	evbuffer_add_printf(buf, "</td><td>");
-	status_html_badge(buf, status_breaker_name(s->breaker));
+	status_html_badge(buf, breaker_state_name(s->breaker));
 	evbuffer_add_printf(buf, "</td><td class=\"num\">%u</td><td "
 	    "class=\"num\">%llu</td><td class=\"num\">%llu</td></tr>",
 	    s->active, (unsigned long long)s->requests,

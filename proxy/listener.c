@@ -29,7 +29,7 @@
 
 /* One listening socket; owned by the listener list. */
 struct listener {
-	char			*name;		/* the [listener NAME] */
+	const char		*name;		/* interned [listener NAME] */
 	char			*text;		/* the bind address as written */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
@@ -40,6 +40,45 @@ struct listener {
 
 static struct listener	*listeners;
 static int		 listeners_paused;
+
+/*
+ * Listener names as sessions hold them: a session may outlive its
+ * listening socket (shutdown, a bind removed by a reload), so names stay
+ * until listener_names_clear() at exit.
+ */
+struct listener_name {
+	struct listener_name	*next;
+	char			 name[];
+};
+static struct listener_name	*listener_names;
+
+const char *
+listener_intern(const char *name)
+{
+	struct listener_name	*n;
+	size_t			 len = strlen(name);
+
+	for (n = listener_names; n != NULL; n = n->next) {
+		if (strcmp(n->name, name) == 0)
+			return (n->name);
+	}
+	n = xmalloc(sizeof *n + len + 1);
+	memcpy(n->name, name, len + 1);
+	n->next = listener_names;
+	listener_names = n;
+	return (n->name);
+}
+
+void
+listener_names_clear(void)
+{
+	struct listener_name	*n;
+
+	while ((n = listener_names) != NULL) {
+		listener_names = n->next;
+		free(n);
+	}
+}
 
 /* Hands an accepted connection to a new session. */
 static void
@@ -96,7 +135,7 @@ listener_open(struct event_base *base, const struct listener_conf *lc,
 	if (el == NULL)
 		goto fail;
 	l = xcalloc(1, sizeof *l);
-	l->name = xstrdup(lc->name);
+	l->name = listener_intern(lc->name);
 	l->text = xstrdup(b->text);
 	memcpy(&l->addr, &b->addr, b->addrlen);
 	l->addrlen = b->addrlen;
@@ -157,7 +196,6 @@ static void
 listener_free(struct listener *l)
 {
 	evconnlistener_free(l->el);
-	free(l->name);
 	free(l->text);
 	free(l);
 }
@@ -197,10 +235,8 @@ listener_sync(struct event_base *base, const struct conf *conf,
 				continue;
 			l->keep = 1;
 			/* An address moved to another [listener]. */
-			if (strcmp(l->name, lc->name) != 0) {
-				free(l->name);
-				l->name = xstrdup(lc->name);
-			}
+			if (strcmp(l->name, lc->name) != 0)
+				l->name = listener_intern(lc->name);
 		}
 	}
 	for (lp = &listeners; (l = *lp) != NULL; ) {

@@ -25,6 +25,10 @@ void	 listener_pause_all(void);
 void	 listener_resume_all(void);
 /* Closes every listening socket. */
 void	 listener_close_all(void);
+/* Returns a copy of a listener name that lives until names are cleared. */
+const char *listener_intern(const char *);
+/* Frees the interned names (at exit, once no session is left). */
+void	 listener_names_clear(void);
 /* Returns the number of listening sockets open. */
 unsigned listener_count(void);
 

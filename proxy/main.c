@@ -334,6 +334,7 @@ main(int argc, char **argv)
 	log_info("cutover stopped");
 	listener_close_all();
 	session_close_all();
+	listener_names_clear();
 	admin_close();
 	for (i = 0; i < 4; i++)
 		event_free(sigs[i]);

@@ -87,8 +87,12 @@ struct session {
 	struct event		*timer;
 	enum timer_kind		 timer_kind;
 	enum session_state	 state;
-	char			*listener;
-	struct sockaddr_storage	 peer;
+	const char		*listener;	/* interned by listener.c */
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	sin;
+		struct sockaddr_in6	sin6;
+	}			 peer;
 	char			 peer_ip[INET6_ADDRSTRLEN];
 	unsigned		 nrequests;
 
@@ -267,7 +271,7 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 
 	s = xcalloc(1, sizeof *s);
 	s->base = base;
-	s->listener = xstrdup(listener);
+	s->listener = listener;
 	if ((size_t)salen <= sizeof s->peer)
 		memcpy(&s->peer, sa, salen);
 	if (sa->sa_family == AF_INET)
@@ -283,7 +287,6 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 	if (s->cbev == NULL) {
 		log_error("client %s: cannot set up connection", s->peer_ip);
 		close(fd);
-		free(s->listener);
 		free(s);
 		return;
 	}
@@ -396,7 +399,6 @@ session_close(struct session *s, const char *reason)
 	TAILQ_REMOVE(&sessions, s, entry);
 	nsessions--;
 	cutover.connections--;
-	free(s->listener);
 	free(s);
 	if (cutover.conf != NULL &&
 	    cutover.connections < (unsigned)cutover.conf->max_connections)
@@ -1006,7 +1008,7 @@ session_start_request(struct session *s, const char *buf)
 	s->route = route_find(s->conf, s->lc, host, hostlen, path, pathlen);
 	if (s->route == NULL)
 		return (session_error(s, 404, "no route"));
-	route_pick_pool(s->route, m, buf, (struct sockaddr *)&s->peer,
+	route_pick_pool(s->route, m, buf, &s->peer.sa,
 	    &s->pick);
 	if ((s->pool = s->pick.pool) == NULL)
 		return (session_error(s, 503, "no pool of the route is up"));

@@ -9,7 +9,10 @@
 
 struct event_base;
 
-/* Starts a session on an accepted socket; takes ownership of fd. */
+/*
+ * Starts a session on an accepted socket; takes ownership of fd.  The
+ * listener name must outlive the session (listener_intern()).
+ */
 void	 session_new(struct event_base *, int fd, const struct sockaddr *,
 	    int salen, const char *listener);
 /* Starts graceful shutdown: idle sessions close, busy ones close after

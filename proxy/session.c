@@ -52,6 +52,7 @@
 #define RELAY_HIGH	(64 * 1024)	/* output bytes before reads stop */
 #define RELAY_LOW	(16 * 1024)	/* output bytes before they resume */
 #define LINGER_MS	5000		/* flushing a last answer at most */
+#define FLUSH_ROUNDS	16		/* direct write rounds per event */
 #define STICKY_MAX_AGE	(30 * 86400)
 
 enum session_state {
@@ -189,6 +190,7 @@ static int	session_read_head(struct session *);
 static int	session_connect(struct session *);
 static int	session_pump_request(struct session *);
 static int	session_pump_response(struct session *);
+static int	session_pump_tunnel(struct session *);
 static int	session_error(struct session *, int, const char *);
 static int	session_up_gone(struct session *);
 static void	session_access_log(struct session *);
@@ -249,6 +251,100 @@ session_timer(struct session *s, enum timer_kind kind, long ms)
 	evtimer_add(s->timer, &tv);
 }
 
+/*
+ * Writes what bev's output holds at once.  EV_WRITE stays disabled while
+ * the socket takes everything, so a request costs no epoll_ctl pair for
+ * arming and disarming writability; libevent takes over (and the write
+ * timeout runs) only when the socket is full.  A write error is left for
+ * libevent to report through the event callback.
+ */
+static void
+session_flush(struct bufferevent *bev)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	if (evbuffer_get_length(out) != 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/* Returns nonzero when bev's writes are left to libevent. */
+static int
+session_write_armed(struct bufferevent *bev)
+{
+	return ((bufferevent_get_enabled(bev) & EV_WRITE) != 0);
+}
+
+/*
+ * Flushes both sides; called at the end of each event the session took.
+ * A flush that empties an output is a write callback that will not come,
+ * so bytes waiting on the other side are moved here; after a few rounds
+ * the rest goes through libevent, which lets other sessions run.
+ */
+static void
+session_flush_all(struct session *s)
+{
+	struct upstream_conn	*u;
+	struct evbuffer		*in;
+	size_t			 before;
+	int			 round, progress;
+
+	for (round = 0; ; round++) {
+		if (round == FLUSH_ROUNDS) {
+			if (evbuffer_get_length(bufferevent_get_output(s->cbev)))
+				bufferevent_enable(s->cbev, EV_WRITE);
+			if (s->up != NULL && evbuffer_get_length(
+			    bufferevent_get_output(s->up->bev)))
+				bufferevent_enable(s->up->bev, EV_WRITE);
+			return;
+		}
+		session_flush(s->cbev);
+		if (s->up != NULL && s->state != SESSION_CONNECTING)
+			session_flush(s->up->bev);
+		if (s->up == NULL || (s->state != SESSION_PROXYING &&
+		    s->state != SESSION_TUNNEL))
+			return;
+		progress = 0;
+		u = s->up;
+		in = bufferevent_get_input(u->bev);
+		if ((before = evbuffer_get_length(in)) > 0 &&
+		    !session_write_armed(s->cbev)) {
+			if (session_pump_response(s) == -1)
+				return;
+			/* The request may have ended: u may be gone. */
+			if (s->up != u)
+				continue;
+			progress |= evbuffer_get_length(in) < before;
+		}
+		in = bufferevent_get_input(s->cbev);
+		if ((before = evbuffer_get_length(in)) > 0 &&
+		    (s->state == SESSION_TUNNEL || !s->req_done) &&
+		    !session_write_armed(u->bev)) {
+			if (s->state == SESSION_TUNNEL) {
+				if (session_pump_tunnel(s) == -1)
+					return;
+			} else if (session_pump_request(s) == -1)
+				return;
+			if (s->up != u)
+				continue;
+			progress |= evbuffer_get_length(in) < before;
+		}
+		if (!progress)
+			return;
+	}
+}
+
+/* A write callback ran: with the output empty, libevent lets go again. */
+static void
+session_write_done(struct bufferevent *bev)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
 /* Sets the client's read timeout (body gaps) and write timeout. */
 static void
 session_client_timeouts(struct session *s, int reading_body)
@@ -298,7 +394,7 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 	bufferevent_setwatermark(s->cbev, EV_WRITE, RELAY_LOW, 0);
 	bufferevent_setcb(s->cbev, session_client_read_cb,
 	    session_client_write_cb, session_client_event_cb, s);
-	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->cbev, EV_READ);
 	session_client_timeouts(s, 0);
 	s->state = SESSION_READ_HEAD;
 	session_timer(s, TIMER_HEADER, cutover.conf->client_header_timeout);
@@ -422,6 +518,7 @@ session_linger(struct session *s)
 	}
 	bufferevent_disable(s->cbev, EV_READ);
 	session_set_state(s, SESSION_CLOSING);
+	session_flush(s->cbev);
 	if (evbuffer_get_length(out) == 0) {
 		session_close(s, "done");
 		return (-1);
@@ -1084,9 +1181,12 @@ session_connect(struct session *s)
 	s->up = c;
 	bufferevent_setcb(c->bev, session_up_read_cb, session_up_write_cb,
 	    session_up_event_cb, s);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	if (c->reused)
+	if (c->reused) {
+		bufferevent_enable(c->bev, EV_READ);
 		return (session_pump_request(s));
+	}
+	/* EV_WRITE tells when the connection is made. */
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	session_set_state(s, SESSION_CONNECTING);
 	session_timer(s, TIMER_CONNECT, s->pool->connect_timeout);
 	return (0);
@@ -1414,23 +1514,26 @@ static void
 session_client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
+	int		 r = 0;
 
 	switch (s->state) {
 	case SESSION_READ_HEAD:
-		session_read_head(s);
+		r = session_read_head(s);
 		break;
 	case SESSION_CONNECTING:
 		break;
 	case SESSION_PROXYING:
-		session_pump_request(s);
+		r = session_pump_request(s);
 		break;
 	case SESSION_TUNNEL:
-		session_pump_tunnel(s);
+		r = session_pump_tunnel(s);
 		break;
 	case SESSION_CLOSING:
 		evbuffer_drain(bufferevent_get_input(bev), -1);
-		break;
+		return;
 	}
+	if (r != -1)
+		session_flush_all(s);
 }
 
 /* The client drained its output: more response bytes may move. */
@@ -1438,21 +1541,26 @@ static void
 session_client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
+	int		 r = 0;
 
 	switch (s->state) {
 	case SESSION_READ_HEAD:
 	case SESSION_CONNECTING:
 		break;
 	case SESSION_PROXYING:
-		session_pump_response(s);
+		r = session_pump_response(s);
 		break;
 	case SESSION_TUNNEL:
-		session_pump_tunnel(s);
+		r = session_pump_tunnel(s);
 		break;
 	case SESSION_CLOSING:
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			session_close(s, "done");
-		break;
+		return;
+	}
+	if (r != -1) {
+		session_write_done(bev);
+		session_flush_all(s);
 	}
 }
 
@@ -1480,11 +1588,12 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		s->client_eof = 1;
 		switch (s->state) {
 		case SESSION_READ_HEAD:
-			session_read_head(s);
+			if (session_read_head(s) != -1)
+				session_flush_all(s);
 			return;
 		case SESSION_PROXYING:
-			if (!s->req_done)
-				session_pump_request(s);
+			if (!s->req_done && session_pump_request(s) != -1)
+				session_flush_all(s);
 			return;
 		case SESSION_CONNECTING:
 			if (s->req_body != BODY_NONE)
@@ -1504,11 +1613,16 @@ static void
 session_up_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
+	int		 r = 0;
 
 	if (s->state == SESSION_TUNNEL)
-		session_pump_tunnel(s);
+		r = session_pump_tunnel(s);
 	else if (s->state == SESSION_PROXYING)
-		session_pump_request(s);
+		r = session_pump_request(s);
+	if (r != -1 && s->up != NULL) {
+		session_write_done(bev);
+		session_flush_all(s);
+	}
 }
 
 static void
@@ -1516,8 +1630,9 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
 
-	if (s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL)
-		session_pump_response(s);
+	if ((s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL) &&
+	    session_pump_response(s) != -1)
+		session_flush_all(s);
 }
 
 /*
@@ -1603,17 +1718,20 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		session_timer(s, TIMER_NONE, 0);
 		session_set_state(s, SESSION_PROXYING);
+		bufferevent_disable(bev, EV_WRITE);
 		if (session_pump_request(s) == -1)
 			return;
-		if (s->up != NULL)
-			session_pump_response(s);
+		if (s->up != NULL && session_pump_response(s) == -1)
+			return;
+		session_flush_all(s);
 		return;
 	}
 	if (s->state == SESSION_CONNECTING) {
 		snprintf(why, sizeof why, "cannot connect to %s: %s",
 		    s->server->addr_text, evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
-		session_retry(s, 502, why);
+		if (session_retry(s, 502, why) != -1)
+			session_flush_all(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -1632,7 +1750,8 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 		    s->server->name, evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
 	s->up_eof = 1;
-	session_pump_response(s);
+	if (session_pump_response(s) != -1)
+		session_flush_all(s);
 }
 
 static void
@@ -1655,7 +1774,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 			session_error(s, 408, "client_header_timeout");
 		break;
 	case TIMER_CONNECT:
-		session_retry(s, 504, "connect_timeout");
+		if (session_retry(s, 504, "connect_timeout") != -1)
+			session_flush_all(s);
 		break;
 	case TIMER_RESPONSE:
 		s->outcome = METRICS_TIMEOUT;

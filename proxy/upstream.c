@@ -154,6 +154,7 @@ upstream_put(struct upstream_conn *c)
 	ui->n++;
 	bufferevent_setcb(c->bev, upstream_idle_read_cb, NULL,
 	    upstream_idle_event_cb, c);
+	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_enable(c->bev, EV_READ);
 }
 

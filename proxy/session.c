@@ -266,7 +266,10 @@ session_flush(struct bufferevent *bev)
 	if (evbuffer_get_length(out) == 0 ||
 	    (bufferevent_get_enabled(bev) & EV_WRITE))
 		return;
+	/* A bufferevent keeps its output's start frozen to all but itself. */
+	evbuffer_unfreeze(out, 1);
 	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
 	if (evbuffer_get_length(out) != 0)
 		bufferevent_enable(bev, EV_WRITE);
 }
@@ -394,6 +397,8 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 	bufferevent_setwatermark(s->cbev, EV_WRITE, RELAY_LOW, 0);
 	bufferevent_setcb(s->cbev, session_client_read_cb,
 	    session_client_write_cb, session_client_event_cb, s);
+	/* bufferevent_socket_new() enables EV_WRITE: flushes do that job. */
+	bufferevent_disable(s->cbev, EV_WRITE);
 	bufferevent_enable(s->cbev, EV_READ);
 	session_client_timeouts(s, 0);
 	s->state = SESSION_READ_HEAD;

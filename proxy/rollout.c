@@ -132,6 +132,7 @@ struct rollout {
 	struct metrics_window	 wa;		/* canary, availability */
 	struct rollout_prom	 prom_err;
 	struct rollout_prom	 prom_p95;
+	int			 from_prom;	/* wc's error rate, p95 */
 
 	struct rollout_decision	 decisions[ROLLOUT_NDECISIONS];
 	size_t			 ndecisions;	/* ever made */
@@ -877,6 +878,7 @@ rollout_measure(struct rollout *ro, int64_t now)
 	    ro->window, &ro->wc, &ro->ws);
 	ro->avail_window = rollout_window_len(rc->availability_window, since);
 	metrics_window(ro->route, ro->canary, ro->avail_window, &ro->wa);
+	ro->from_prom = 0;
 	if (rc->prometheus_url == NULL)
 		return (0);
 	rollout_prom_start(ro, &ro->prom_err, rc->error_rate_query);
@@ -887,12 +889,15 @@ rollout_measure(struct rollout *ro, int64_t now)
 		return (-1);
 	ro->wc.error_rate = ro->prom_err.value;
 	ro->wc.p95 = ro->prom_p95.value;
+	ro->from_prom = 1;
 	return (0);
 }
 
 /*
  * Checks the breaches: rolls back and returns 1 on the first found.  The
  * figures need min_requests canary requests; a pool down needs none.
+ * The reason says when the canary's figure came from Prometheus (the
+ * request counts are always this proxy's).
  */
 static int
 rollout_breach(struct rollout *ro)
@@ -911,6 +916,14 @@ rollout_breach(struct rollout *ro)
 	ro->seen_up = 1;
 	if (wc->requests < (uint64_t)rc->min_requests)
 		return (0);
+	if (wc->error_rate > rc->max_error_rate && ro->from_prom) {
+		rollout_rollback(ro, "error_rate", "error_rate %.3f above "
+		    "max_error_rate %.3f (from Prometheus; %llu canary "
+		    "requests here in the last %us)", wc->error_rate,
+		    rc->max_error_rate, (unsigned long long)wc->requests,
+		    ro->window);
+		return (1);
+	}
 	if (wc->error_rate > rc->max_error_rate) {
 		rollout_rollback(ro, "error_rate", "error_rate %.3f above "
 		    "max_error_rate %.3f (%llu of %llu canary requests "
@@ -922,17 +935,20 @@ rollout_breach(struct rollout *ro)
 	if (ws->requests >= (uint64_t)rc->min_requests &&
 	    wc->error_rate - ws->error_rate > rc->max_error_rate_delta) {
 		rollout_rollback(ro, "error_rate_delta", "error_rate_delta "
-		    "%.3f above max_error_rate_delta %.3f (canary %.3f, stable "
-		    "%.3f over the last %us)", wc->error_rate -
+		    "%.3f above max_error_rate_delta %.3f (canary %.3f%s, "
+		    "stable %.3f over the last %us)", wc->error_rate -
 		    ws->error_rate, rc->max_error_rate_delta, wc->error_rate,
-		    ws->error_rate, ro->window);
+		    ro->from_prom ? " from Prometheus" : "", ws->error_rate,
+		    ro->window);
 		return (1);
 	}
 	if (wc->p95 * 1000 > rc->max_p95_latency) {
 		rollout_rollback(ro, "p95_latency", "p95_latency %.3fs above "
-		    "max_p95_latency %.3fs (%llu canary requests in the last "
-		    "%us)", wc->p95, rc->max_p95_latency / 1000.0,
-		    (unsigned long long)wc->requests, ro->window);
+		    "max_p95_latency %.3fs (%s%llu canary requests%s in the "
+		    "last %us)", wc->p95, rc->max_p95_latency / 1000.0,
+		    ro->from_prom ? "from Prometheus; " : "",
+		    (unsigned long long)wc->requests, ro->from_prom ?
+		    " here" : "", ro->window);
 		return (1);
 	}
 	if (ro->wa.requests >= (uint64_t)rc->min_requests) {

@@ -13,6 +13,7 @@
  */
 #include <sys/socket.h>
 #include <sys/queue.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -272,6 +273,41 @@ session_flush(struct bufferevent *bev)
 	evbuffer_freeze(out, 1);
 	if (evbuffer_get_length(out) != 0)
 		bufferevent_enable(bev, EV_WRITE);
+}
+
+/*
+ * Reads what else the socket holds, up to the read high watermark.
+ * libevent reads at most 4096 bytes per event, so a 16 KiB response
+ * would take five trips through the loop; a read that came back full
+ * suggests more is waiting, and one readv takes it.  EOF and errors are
+ * left for libevent's next read to report.
+ */
+static void
+session_read_more(struct bufferevent *bev, size_t high)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[2];
+	size_t			 len = evbuffer_get_length(in);
+	ssize_t			 n;
+	int			 nv;
+
+	if (len < 4096 || len >= high)
+		return;
+	/* A bufferevent keeps its input's end frozen to all but itself. */
+	evbuffer_unfreeze(in, 0);
+	if ((nv = evbuffer_reserve_space(in, high - len, v, 2)) > 0) {
+		n = readv(bufferevent_getfd(bev), (struct iovec *)v, nv);
+		if (n < 0)
+			n = 0;
+		if (nv == 2 && (size_t)n > v[0].iov_len) {
+			v[1].iov_len = n - v[0].iov_len;
+		} else {
+			v[0].iov_len = n;
+			nv = 1;
+		}
+		evbuffer_commit_space(in, v, nv);
+	}
+	evbuffer_freeze(in, 0);
 }
 
 /* Returns nonzero when bev's writes are left to libevent. */
@@ -1521,6 +1557,8 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 	int		 r = 0;
 
+	if (s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL)
+		session_read_more(bev, RELAY_HIGH);
 	switch (s->state) {
 	case SESSION_READ_HEAD:
 		r = session_read_head(s);
@@ -1635,8 +1673,10 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
 
-	if ((s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL) &&
-	    session_pump_response(s) != -1)
+	if (s->state != SESSION_PROXYING && s->state != SESSION_TUNNEL)
+		return;
+	session_read_more(bev, RELAY_HIGH);
+	if (session_pump_response(s) != -1)
 		session_flush_all(s);
 }
 

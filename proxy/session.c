@@ -139,6 +139,7 @@ struct session {
 	unsigned		 upgrade:1;
 	unsigned		 client_eof:1;
 	unsigned		 up_eof:1;		/* the server closed */
+	unsigned		 up_err:1;		/* ... with an error */
 	unsigned		 close_after:1;		/* shutdown: close when done */
 };
 
@@ -279,26 +280,30 @@ session_flush(struct bufferevent *bev)
  * Reads what else the socket holds, up to the read high watermark.
  * libevent reads at most 4096 bytes per event, so a 16 KiB response
  * would take five trips through the loop; a read that came back full
- * suggests more is waiting, and one readv takes it.  EOF and errors are
- * left for libevent's next read to report.
+ * suggests more is waiting, and one readv takes it.  EOF is left for
+ * libevent's next read to report; an error is returned (-1, errno).
  */
-static void
+static int
 session_read_more(struct bufferevent *bev, size_t high)
 {
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer_iovec	 v[2];
 	size_t			 len = evbuffer_get_length(in);
 	ssize_t			 n;
-	int			 nv;
+	int			 nv, error = 0;
 
 	if (len < 4096 || len >= high)
-		return;
+		return (0);
 	/* A bufferevent keeps its input's end frozen to all but itself. */
 	evbuffer_unfreeze(in, 0);
 	if ((nv = evbuffer_reserve_space(in, high - len, v, 2)) > 0) {
 		n = readv(bufferevent_getfd(bev), (struct iovec *)v, nv);
-		if (n < 0)
+		if (n < 0) {
+			/* The error would be gone for libevent's next read. */
+			if (errno != EAGAIN && errno != EINTR)
+				error = errno;
 			n = 0;
+		}
 		if (nv == 2 && (size_t)n > v[0].iov_len) {
 			v[1].iov_len = n - v[0].iov_len;
 		} else {
@@ -308,6 +313,11 @@ session_read_more(struct bufferevent *bev, size_t high)
 		evbuffer_commit_space(in, v, nv);
 	}
 	evbuffer_freeze(in, 0);
+	if (error != 0) {
+		errno = error;
+		return (-1);
+	}
+	return (0);
 }
 
 /* Returns nonzero when bev's writes are left to libevent. */
@@ -1164,10 +1174,9 @@ session_read_head(struct session *s)
 	const char		*buf;
 
 	if (len == 0) {
-		if (s->client_eof) {
-			session_close(s, "client closed");
-			return (-1);
-		}
+		/* A half-closed client still gets what is queued for it. */
+		if (s->client_eof)
+			return (session_linger(s));
 		return (0);
 	}
 	if (s->timer_kind == TIMER_IDLE)
@@ -1184,10 +1193,8 @@ session_read_head(struct session *s)
 	switch (r) {
 	case HTTP_PARSE_AGAIN:
 	case HTTP_PARSE_DATA:
-		if (s->client_eof) {
-			session_close(s, "client closed in a request head");
-			return (-1);
-		}
+		if (s->client_eof)
+			return (session_linger(s));
 		return (0);
 	case HTTP_PARSE_ERROR:
 		s->keepalive = 0;
@@ -1210,12 +1217,14 @@ session_connect(struct session *s)
 
 	s->t_upstream = cutover_now_us();
 	s->up_eof = 0;
+	s->up_err = 0;
 	s->resp_started = 0;
 	pool_server_begin(s->server);
 	s->counted = 1;
 	if ((c = upstream_get(s->base, s->server,
 	    s->conf->max_header_size + 1 > RELAY_HIGH ?
-	    s->conf->max_header_size + 1 : RELAY_HIGH, RELAY_LOW)) == NULL) {
+	    s->conf->max_header_size + 1 : RELAY_HIGH, RELAY_LOW,
+	    s->fresh_retry)) == NULL) {
 		session_server_end(s, POOL_CONNECT_FAIL);
 		return (session_error(s, 502, "cannot create a socket"));
 	}
@@ -1343,7 +1352,7 @@ session_pump_request(struct session *s)
 	if (r == 1) {
 		s->req_done = 1;
 		session_client_timeouts(s, 0);
-	} else if (s->client_eof) {
+	} else if (s->client_eof && evbuffer_get_length(in) == 0) {
 		session_close(s, "client closed in a request body");
 		return (-1);
 	}
@@ -1357,7 +1366,8 @@ session_end_request(struct session *s)
 	int	reusable, code = s->resp->status;
 
 	session_server_end(s, code >= 500 ? POOL_HTTP_5XX : POOL_OK);
-	reusable = s->up_keepalive && s->req_done;
+	reusable = s->up_keepalive && s->req_done && evbuffer_get_length(
+	    bufferevent_get_output(s->up->bev)) == 0;
 	session_release_upstream(s, reusable);
 	session_timer(s, TIMER_NONE, 0);
 	session_access_log(s);
@@ -1557,8 +1567,11 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 	int		 r = 0;
 
-	if (s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL)
-		session_read_more(bev, RELAY_HIGH);
+	if ((s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL) &&
+	    session_read_more(bev, RELAY_HIGH) == -1) {
+		session_close(s, strerror(errno));
+		return;
+	}
 	switch (s->state) {
 	case SESSION_READ_HEAD:
 		r = session_read_head(s);
@@ -1675,7 +1688,12 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state != SESSION_PROXYING && s->state != SESSION_TUNNEL)
 		return;
-	session_read_more(bev, RELAY_HIGH);
+	if (session_read_more(bev, RELAY_HIGH) == -1) {
+		log_debug("pool %s: server %s: %s", s->pool->name,
+		    s->server->name, strerror(errno));
+		s->up_err = 1;
+		s->up_eof = 1;
+	}
 	if (session_pump_response(s) != -1)
 		session_flush_all(s);
 }
@@ -1715,7 +1733,7 @@ session_replayable(const struct session *s)
 static int
 session_up_gone(struct session *s)
 {
-	if (s->resp_head_done && s->resp_body == BODY_CLOSE) {
+	if (s->resp_head_done && s->resp_body == BODY_CLOSE && !s->up_err) {
 		if (s->resp_out_chunked)
 			evbuffer_add(bufferevent_get_output(s->cbev),
 			    "0\r\n\r\n", 5);
@@ -1790,10 +1808,13 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if (what & BEV_EVENT_ERROR)
+	if (what & BEV_EVENT_ERROR) {
+		/* A reset is no end of a close-delimited body. */
 		log_debug("pool %s: server %s: %s", s->pool->name,
 		    s->server->name, evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
+		s->up_err = 1;
+	}
 	s->up_eof = 1;
 	if (session_pump_response(s) != -1)
 		session_flush_all(s);

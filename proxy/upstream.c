@@ -82,7 +82,7 @@ upstream_idle_read_cb(struct bufferevent *bev, void *arg)
 
 struct upstream_conn *
 upstream_get(struct event_base *base, struct server *s, size_t rhigh,
-    size_t wlow)
+    size_t wlow, int fresh)
 {
 	struct upstream_idle	*ui = s->idle;
 	struct upstream_conn	*c;
@@ -90,7 +90,7 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	struct timeval		 tv;
 	int			 fd = -1, one = 1;
 
-	if (ui != NULL && (c = TAILQ_FIRST(&ui->conns)) != NULL) {
+	if (!fresh && ui != NULL && (c = TAILQ_FIRST(&ui->conns)) != NULL) {
 		upstream_idle_del(c);
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 		c->reused = 1;

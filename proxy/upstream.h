@@ -22,13 +22,13 @@ struct upstream_conn {
 };
 
 /*
- * Returns an idle connection to s, or a new one still connecting (the
- * caller sees BEV_EVENT_CONNECTED or an error) with the read high and
- * write low watermarks given.  NULL when no socket could be made.  The
- * caller sets the callbacks.
+ * Returns an idle connection to s (unless fresh is set), or a new one
+ * still connecting (the caller sees BEV_EVENT_CONNECTED or an error) with
+ * the read high and write low watermarks given.  NULL when no socket could
+ * be made.  The caller sets the callbacks.
  */
 struct upstream_conn	*upstream_get(struct event_base *, struct server *,
-			    size_t rhigh, size_t wlow);
+			    size_t rhigh, size_t wlow, int fresh);
 /* Keeps a clean connection idle for reuse, or frees it; takes ownership. */
 void			 upstream_put(struct upstream_conn *);
 /* Closes and frees a connection. */

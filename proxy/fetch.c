@@ -1,10 +1,11 @@
 /*
  * The control plane's HTTP client: rollout webhooks and Prometheus
- * queries.  It drives its own libcurl multi handle from the event loop in
- * the way health.c does (libcurl's socket callback says which sockets to
- * watch, its timer callback when to call back, and each libevent callback
- * hands the event to curl_multi_socket_action()), but on a handle of its
- * own, so that a slow webhook never shares a queue with health checks.
+ * queries, and the loop that drives libcurl from libevent for it and for
+ * the health checks.  A fetch loop is one multi handle: libcurl's socket
+ * callback says which sockets to watch, its timer callback when to call
+ * back, and each libevent callback hands the event to
+ * curl_multi_socket_action().  The client and the health checker each have
+ * a loop of their own, so a slow webhook never shares a queue with checks.
  * Each request is one easy handle on a fresh connection with a timeout;
  * its result goes to the caller's callback once, from the event loop.
  * Retries are the caller's business.
@@ -37,22 +38,28 @@ struct fetch {
 	TAILQ_ENTRY(fetch)	 entry;
 };
 
-/* A socket libcurl asked us to watch; owned by the client. */
+/* A socket libcurl asked a loop to watch; owned by the loop. */
 struct fetch_sock {
+	struct fetch_loop		*loop;
 	curl_socket_t			 fd;
 	struct event			*ev;
 	TAILQ_ENTRY(fetch_sock)		 entry;
 };
 
+/* A libcurl multi handle driven by the event loop; owned by its user. */
+struct fetch_loop {
+	struct event_base		*base;
+	CURLM				*multi;
+	struct event			*timer;
+	fetch_loop_done_cb		 done;
+	TAILQ_HEAD(, fetch_sock)	 socks;
+};
+
 static void	fetch_sock_cb(evutil_socket_t, short, void *);
 
-static struct event_base		*fetch_base;
-static CURLM				*fetch_multi;
-static struct event			*fetch_timer;
+static struct fetch_loop		*fetch_loop;	/* the client's */
 static TAILQ_HEAD(, fetch)		 fetch_list =
     TAILQ_HEAD_INITIALIZER(fetch_list);
-static TAILQ_HEAD(, fetch_sock)		 fetch_socks =
-    TAILQ_HEAD_INITIALIZER(fetch_socks);
 
 /* Frees a fetch taken out of the multi handle. */
 static void
@@ -60,7 +67,7 @@ fetch_free(struct fetch *f)
 {
 	TAILQ_REMOVE(&fetch_list, f, entry);
 	if (f->easy != NULL) {
-		curl_multi_remove_handle(fetch_multi, f->easy);
+		fetch_loop_remove(fetch_loop, f->easy);
 		curl_easy_cleanup(f->easy);
 	}
 	curl_slist_free_all(f->headers);
@@ -69,50 +76,58 @@ fetch_free(struct fetch *f)
 	free(f);
 }
 
-/* Hands the requests libcurl has finished to their callbacks. */
+/* Hands the transfers libcurl has finished to the loop's callback. */
 static void
-fetch_read_done(void)
+fetch_loop_read_done(struct fetch_loop *l)
 {
-	struct fetch_result	 res;
-	struct fetch		*f;
-	CURLMsg			*msg;
-	char			*priv;
-	int			 left;
+	CURLMsg	*msg;
+	char	*priv;
+	int	 left;
 
-	while ((msg = curl_multi_info_read(fetch_multi, &left)) != NULL) {
+	while ((msg = curl_multi_info_read(l->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		priv = NULL;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		f = (struct fetch *)(void *)priv;
-		memset(&res, 0, sizeof res);
-		res.ok = msg->data.result == CURLE_OK;
-		if (res.ok)
-			curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE,
-			    &res.status);
-		else
-			res.error = f->errbuf[0] != '\0' ? f->errbuf :
-			    curl_easy_strerror(msg->data.result);
-		res.body = f->body != NULL ? f->body : "";
-		res.len = f->len;
-		curl_multi_remove_handle(fetch_multi, f->easy);
-		f->done(&res, f->arg);
-		fetch_free(f);
+		curl_multi_remove_handle(l->multi, msg->easy_handle);
+		l->done(msg->easy_handle, msg->data.result, priv);
 	}
+}
+
+/* A request of the client finished: hand its result to the caller. */
+static void
+fetch_done(CURL *easy, CURLcode rc, void *priv)
+{
+	struct fetch		*f = priv;
+	struct fetch_result	 res;
+
+	memset(&res, 0, sizeof res);
+	res.ok = rc == CURLE_OK;
+	if (res.ok)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &res.status);
+	else
+		res.error = f->errbuf[0] != '\0' ? f->errbuf :
+		    curl_easy_strerror(rc);
+	res.body = f->body != NULL ? f->body : "";
+	res.len = f->len;
+	f->done(&res, f->arg);
+	fetch_free(f);
 }
 
 /* A watched socket is ready: tell libcurl (which may free fs). */
 static void
 fetch_sock_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int	action = 0, running;
+	struct fetch_sock	*fs = arg;
+	struct fetch_loop	*l = fs->loop;
+	int			 action = 0, running;
 
 	if (what & EV_READ)
 		action |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(fetch_multi, fd, action, &running);
-	fetch_read_done();
+	curl_multi_socket_action(l->multi, fd, action, &running);
+	fetch_loop_read_done(l);
 }
 
 /* libcurl's socket callback: watch fd for what it asks, or stop. */
@@ -120,12 +135,13 @@ static int
 fetch_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     void *socketp)
 {
+	struct fetch_loop	*l = userp;
 	struct fetch_sock	*fs = socketp;
 	short			 events = EV_PERSIST;
 
 	if (what == CURL_POLL_REMOVE) {
 		if (fs != NULL) {
-			TAILQ_REMOVE(&fetch_socks, fs, entry);
+			TAILQ_REMOVE(&l->socks, fs, entry);
 			event_free(fs->ev);
 			free(fs);
 		}
@@ -137,16 +153,16 @@ fetch_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		events |= EV_WRITE;
 	if (fs == NULL) {
 		fs = xcalloc(1, sizeof *fs);
+		fs->loop = l;
 		fs->fd = fd;
-		if ((fs->ev = event_new(fetch_base, fd, events, fetch_sock_cb,
+		if ((fs->ev = event_new(l->base, fd, events, fetch_sock_cb,
 		    fs)) == NULL)
 			fatal("fetch: cannot watch a socket");
-		TAILQ_INSERT_TAIL(&fetch_socks, fs, entry);
-		curl_multi_assign(fetch_multi, fd, fs);
+		TAILQ_INSERT_TAIL(&l->socks, fs, entry);
+		curl_multi_assign(l->multi, fd, fs);
 	} else {
 		event_del(fs->ev);
-		event_assign(fs->ev, fetch_base, fd, events, fetch_sock_cb,
-		    fs);
+		event_assign(fs->ev, l->base, fd, events, fetch_sock_cb, fs);
 	}
 	event_add(fs->ev, NULL);
 	return (0);
@@ -159,15 +175,16 @@ fetch_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 static int
 fetch_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct timeval	tv;
+	struct fetch_loop	*l = userp;
+	struct timeval		 tv;
 
 	if (timeout_ms < 0) {
-		evtimer_del(fetch_timer);
+		evtimer_del(l->timer);
 		return (0);
 	}
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(fetch_timer, &tv);
+	evtimer_add(l->timer, &tv);
 	return (0);
 }
 
@@ -175,11 +192,11 @@ fetch_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void
 fetch_curl_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int	running;
+	struct fetch_loop	*l = arg;
+	int			 running;
 
-	curl_multi_socket_action(fetch_multi, CURL_SOCKET_TIMEOUT, 0,
-	    &running);
-	fetch_read_done();
+	curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	fetch_loop_read_done(l);
 }
 
 /* Keeps up to FETCH_MAXBODY bytes of a response body. */
@@ -201,19 +218,63 @@ fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return (n);
 }
 
+struct fetch_loop *
+fetch_loop_new(struct event_base *base, fetch_loop_done_cb done)
+{
+	struct fetch_loop	*l;
+
+	l = xcalloc(1, sizeof *l);
+	l->base = base;
+	l->done = done;
+	TAILQ_INIT(&l->socks);
+	if ((l->multi = curl_multi_init()) == NULL ||
+	    (l->timer = evtimer_new(base, fetch_curl_timer_cb, l)) == NULL) {
+		fetch_loop_free(l);
+		return (NULL);
+	}
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, fetch_socket_cb);
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, (void *)l);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, fetch_timer_cb);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, (void *)l);
+	return (l);
+}
+
+int
+fetch_loop_add(struct fetch_loop *l, CURL *easy)
+{
+	return (curl_multi_add_handle(l->multi, easy) == CURLM_OK ? 0 : -1);
+}
+
+void
+fetch_loop_remove(struct fetch_loop *l, CURL *easy)
+{
+	curl_multi_remove_handle(l->multi, easy);
+}
+
+void
+fetch_loop_free(struct fetch_loop *l)
+{
+	struct fetch_sock	*fs;
+
+	if (l == NULL)
+		return;
+	if (l->multi != NULL)
+		curl_multi_cleanup(l->multi);
+	while ((fs = TAILQ_FIRST(&l->socks)) != NULL) {
+		TAILQ_REMOVE(&l->socks, fs, entry);
+		event_free(fs->ev);
+		free(fs);
+	}
+	if (l->timer != NULL)
+		event_free(l->timer);
+	free(l);
+}
+
 int
 fetch_init(struct event_base *base)
 {
-	fetch_base = base;
-	if ((fetch_multi = curl_multi_init()) == NULL)
+	if ((fetch_loop = fetch_loop_new(base, fetch_done)) == NULL)
 		return (-1);
-	if ((fetch_timer = evtimer_new(base, fetch_curl_timer_cb,
-	    NULL)) == NULL)
-		return (-1);
-	curl_multi_setopt(fetch_multi, CURLMOPT_SOCKETFUNCTION,
-	    fetch_socket_cb);
-	curl_multi_setopt(fetch_multi, CURLMOPT_TIMERFUNCTION,
-	    fetch_timer_cb);
 	return (0);
 }
 
@@ -224,7 +285,7 @@ fetch_start(const char *url, const char *json, long timeout_ms,
 	struct fetch	*f;
 	CURLcode	 rc = CURLE_OK;
 
-	if (fetch_multi == NULL)
+	if (fetch_loop == NULL)
 		return (NULL);
 	f = xcalloc(1, sizeof *f);
 	f->done = done;
@@ -258,8 +319,7 @@ fetch_start(const char *url, const char *json, long timeout_ms,
 	} else
 		SET(CURLOPT_HTTPGET, 1L);
 #undef SET
-	if (rc != CURLE_OK ||
-	    curl_multi_add_handle(fetch_multi, f->easy) != CURLM_OK)
+	if (rc != CURLE_OK || fetch_loop_add(fetch_loop, f->easy) == -1)
 		goto fail;
 	return (f);
 fail:
@@ -278,20 +338,10 @@ fetch_cancel(struct fetch *f)
 void
 fetch_clear(void)
 {
-	struct fetch		*f;
-	struct fetch_sock	*fs;
+	struct fetch	*f;
 
 	while ((f = TAILQ_FIRST(&fetch_list)) != NULL)
 		fetch_free(f);
-	if (fetch_multi != NULL)
-		curl_multi_cleanup(fetch_multi);
-	fetch_multi = NULL;
-	while ((fs = TAILQ_FIRST(&fetch_socks)) != NULL) {
-		TAILQ_REMOVE(&fetch_socks, fs, entry);
-		event_free(fs->ev);
-		free(fs);
-	}
-	if (fetch_timer != NULL)
-		event_free(fetch_timer);
-	fetch_timer = NULL;
+	fetch_loop_free(fetch_loop);
+	fetch_loop = NULL;
 }

@@ -8,8 +8,23 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 struct event_base;
 struct fetch;
+struct fetch_loop;
+
+/* Called when a transfer of a loop ends, with its CURLOPT_PRIVATE. */
+typedef void	(*fetch_loop_done_cb)(CURL *, CURLcode, void *);
+
+/* Makes a multi handle driven by the event loop; NULL on failure. */
+struct fetch_loop *fetch_loop_new(struct event_base *, fetch_loop_done_cb);
+/* Starts a prepared easy handle on the loop; -1 when libcurl refuses. */
+int		 fetch_loop_add(struct fetch_loop *, CURL *);
+/* Takes an easy handle off the loop (a finished one is off already). */
+void		 fetch_loop_remove(struct fetch_loop *, CURL *);
+/* Frees the loop; its easy handles must be off it. */
+void		 fetch_loop_free(struct fetch_loop *);
 
 /* What a finished request got. */
 struct fetch_result {

@@ -1,9 +1,6 @@
 /*
  * Active health checks on libcurl's multi interface, driven by the event
- * loop: libcurl tells us through its socket callback which sockets to
- * watch and through its timer callback when to call it back, and each
- * libevent callback hands the event to curl_multi_socket_action().
- * Nothing blocks and no thread is involved, so a server that accepts and
+ * loop through a fetch loop of their own (fetch.c).  Nothing blocks and no thread is involved, so a server that accepts and
  * never answers costs one idle socket until health_timeout, and proxied
  * traffic never waits on a check.
  *
@@ -17,7 +14,6 @@
  * New servers start "checking" and take no traffic until they are up.
  */
 #include <sys/types.h>
-#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -32,6 +28,7 @@
 
 #include "config.h"
 #include "conf.h"
+#include "fetch.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,22 +49,10 @@ struct health_check {
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
-/* A socket libcurl asked us to watch; owned by the checker. */
-struct health_sock {
-	curl_socket_t			 fd;
-	struct event			*ev;
-	TAILQ_ENTRY(health_sock)	 entry;
-};
-
 static void	health_set_state(struct health_check *, enum server_health,
 		    const char *);
 static void	health_result(struct health_check *, int, const char *);
 static void	health_done(struct health_check *, CURLcode);
-static void	health_read_done(void);
-static int	health_socket_cb(CURL *, curl_socket_t, int, void *, void *);
-static void	health_sock_cb(evutil_socket_t, short, void *);
-static int	health_timer_cb(CURLM *, long, void *);
-static void	health_curl_timer_cb(evutil_socket_t, short, void *);
 static void	health_run_cb(evutil_socket_t, short, void *);
 static int	health_setup(struct health_check *);
 static struct health_check *health_check_new(struct server *);
@@ -76,10 +61,7 @@ static void	health_check_free(struct health_check *);
 static size_t	health_discard_cb(char *, size_t, size_t, void *);
 
 static struct event_base		*health_base;
-static CURLM				*health_multi;
-static struct event			*health_curl_timer;
-static TAILQ_HEAD(, health_sock)	 health_socks =
-    TAILQ_HEAD_INITIALIZER(health_socks);
+static struct fetch_loop		*health_loop;
 
 /* Returns the name of a state, for logs, the admin socket and metrics. */
 const char *
@@ -152,7 +134,6 @@ health_done(struct health_check *hc, CURLcode rc)
 	long		 status = 0, oserr = 0;
 	int		 ok = 0;
 
-	curl_multi_remove_handle(health_multi, hc->easy);
 	hc->running = 0;
 	switch (rc) {
 	case CURLE_OK:
@@ -183,104 +164,11 @@ health_done(struct health_check *hc, CURLcode rc)
 	health_result(hc, ok, result);
 }
 
-/* Handles the checks libcurl has finished. */
+/* The fetch loop finished a check. */
 static void
-health_read_done(void)
+health_easy_done(CURL *easy, CURLcode rc, void *priv)
 {
-	struct health_check	*hc;
-	CURLMsg			*msg;
-	char			*priv;
-	int			 left;
-
-	while ((msg = curl_multi_info_read(health_multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		hc = (struct health_check *)(void *)priv;
-		health_done(hc, msg->data.result);
-	}
-}
-
-/* libcurl's socket callback: watch fd for what it asks, or stop. */
-static int
-health_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
-    void *socketp)
-{
-	struct health_sock	*hs = socketp;
-	short			 events = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (hs != NULL) {
-			TAILQ_REMOVE(&health_socks, hs, entry);
-			event_free(hs->ev);
-			free(hs);
-		}
-		return (0);
-	}
-	if (what & CURL_POLL_IN)
-		events |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		events |= EV_WRITE;
-	if (hs == NULL) {
-		hs = xcalloc(1, sizeof *hs);
-		hs->fd = fd;
-		if ((hs->ev = event_new(health_base, fd, events,
-		    health_sock_cb, hs)) == NULL)
-			fatal("health checks: cannot watch a socket");
-		TAILQ_INSERT_TAIL(&health_socks, hs, entry);
-		curl_multi_assign(health_multi, fd, hs);
-	} else {
-		event_del(hs->ev);
-		event_assign(hs->ev, health_base, fd, events, health_sock_cb,
-		    hs);
-	}
-	event_add(hs->ev, NULL);
-	return (0);
-}
-
-/* A watched socket is ready: tell libcurl (which may free hs). */
-static void
-health_sock_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int	action = 0, running;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(health_multi, fd, action, &running);
-	health_read_done();
-}
-
-/*
- * libcurl's timer callback: call it back in timeout_ms, or never (-1).
- * libcurl must not be called from here, so even 0 goes through the loop.
- */
-static int
-health_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct timeval	tv;
-
-	if (timeout_ms < 0) {
-		evtimer_del(health_curl_timer);
-		return (0);
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(health_curl_timer, &tv);
-	return (0);
-}
-
-/* libcurl's timer ran out. */
-static void
-health_curl_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int	running;
-
-	curl_multi_socket_action(health_multi, CURL_SOCKET_TIMEOUT, 0,
-	    &running);
-	health_read_done();
+	health_done(priv, rc);
 }
 
 /* Throws away the body of a health check. */
@@ -374,7 +262,7 @@ health_run_cb(evutil_socket_t fd, short what, void *arg)
 		return;		/* health_timeout > health_interval */
 	hc->errbuf[0] = '\0';
 	if (health_setup(hc) == -1 ||
-	    curl_multi_add_handle(health_multi, hc->easy) != CURLM_OK) {
+	    fetch_loop_add(health_loop, hc->easy) == -1) {
 		health_result(hc, 0, "cannot start a check");
 		return;
 	}
@@ -401,7 +289,7 @@ health_check_cancel(struct health_check *hc)
 {
 	evtimer_del(hc->timer);
 	if (hc->running) {
-		curl_multi_remove_handle(health_multi, hc->easy);
+		fetch_loop_remove(health_loop, hc->easy);
 		hc->running = 0;
 	}
 }
@@ -425,15 +313,8 @@ health_init(struct event_base *base)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return (-1);
 	health_base = base;
-	if ((health_multi = curl_multi_init()) == NULL)
+	if ((health_loop = fetch_loop_new(base, health_easy_done)) == NULL)
 		return (-1);
-	health_curl_timer = evtimer_new(base, health_curl_timer_cb, NULL);
-	if (health_curl_timer == NULL)
-		return (-1);
-	curl_multi_setopt(health_multi, CURLMOPT_SOCKETFUNCTION,
-	    health_socket_cb);
-	curl_multi_setopt(health_multi, CURLMOPT_TIMERFUNCTION,
-	    health_timer_cb);
 	return (0);
 }
 
@@ -546,18 +427,7 @@ health_stop(struct conf *conf)
 void
 health_clear(void)
 {
-	struct health_sock	*hs;
-
-	if (health_multi != NULL)
-		curl_multi_cleanup(health_multi);
-	health_multi = NULL;
-	while ((hs = TAILQ_FIRST(&health_socks)) != NULL) {
-		TAILQ_REMOVE(&health_socks, hs, entry);
-		event_free(hs->ev);
-		free(hs);
-	}
-	if (health_curl_timer != NULL)
-		event_free(health_curl_timer);
-	health_curl_timer = NULL;
+	fetch_loop_free(health_loop);
+	health_loop = NULL;
 	curl_global_cleanup();
 }

@@ -633,15 +633,62 @@ metrics_render_requests(struct evbuffer *buf)
 	}
 }
 
+static uint64_t
+metrics_server_up(const struct server *s)
+{
+	return (s->health == HEALTH_UP);
+}
+
+static uint64_t
+metrics_server_breaker(const struct server *s)
+{
+	return (s->breaker == BREAKER_OPEN ? 2 :
+	    s->breaker == BREAKER_HALF_OPEN ? 1 : 0);
+}
+
+static uint64_t
+metrics_server_weight(const struct server *s)
+{
+	return ((uint64_t)s->weight);
+}
+
+static uint64_t
+metrics_server_active(const struct server *s)
+{
+	return (s->active);
+}
+
+/* A gauge read from each server of the running config. */
+struct metrics_gauge {
+	const char	*name;
+	const char	*help;
+	uint64_t	(*value)(const struct server *);
+};
+
+static const struct metrics_gauge metrics_server_gauges[] = {
+	{ "cutover_server_up",
+	  "1 when the server passes its health checks (or has none).",
+	  metrics_server_up },
+	{ "cutover_breaker_state",
+	  "Circuit breaker of a server: 0 closed, 1 half-open, 2 open.",
+	  metrics_server_breaker },
+	{ "cutover_server_weight",
+	  "Effective balancing weight of a server.",
+	  metrics_server_weight },
+	{ "cutover_server_active",
+	  "Requests in flight on a server.",
+	  metrics_server_active },
+};
+
 /* Renders the gauges of the running config: splits, servers. */
 static void
 metrics_render_conf(struct evbuffer *buf, const struct conf *conf)
 {
 	const struct route	*r;
 	const struct pool	*p;
-	const struct server	*sv;
-	size_t			 i, j;
+	size_t			 i, j, k;
 	const char		*l[5] = { "route", NULL, "pool", NULL, NULL };
+	const struct metrics_gauge	*g;
 
 	metrics_family(buf, "cutover_split_weight", "gauge",
 	    "Effective share of a route's traffic sent to a pool, percent.");
@@ -657,51 +704,18 @@ metrics_render_conf(struct evbuffer *buf, const struct conf *conf)
 
 	l[0] = "pool";
 	l[2] = "server";
-	metrics_family(buf, "cutover_server_up", "gauge",
-	    "1 when the server passes its health checks (or has none).");
-	for (i = 0; i < conf->npools; i++) {
-		p = conf->pools[i];
-		l[1] = p->name;
-		for (j = 0; j < p->nservers; j++) {
-			sv = p->servers[j];
-			l[3] = sv->name;
-			metrics_sample_u64(buf, "cutover_server_up", l,
-			    sv->health == HEALTH_UP);
-		}
-	}
-	metrics_family(buf, "cutover_breaker_state", "gauge",
-	    "Circuit breaker of a server: 0 closed, 1 half-open, 2 open.");
-	for (i = 0; i < conf->npools; i++) {
-		p = conf->pools[i];
-		l[1] = p->name;
-		for (j = 0; j < p->nservers; j++) {
-			sv = p->servers[j];
-			l[3] = sv->name;
-			metrics_sample_u64(buf, "cutover_breaker_state", l,
-			    sv->breaker == BREAKER_OPEN ? 2 :
-			    sv->breaker == BREAKER_HALF_OPEN ? 1 : 0);
-		}
-	}
-	metrics_family(buf, "cutover_server_weight", "gauge",
-	    "Effective balancing weight of a server.");
-	for (i = 0; i < conf->npools; i++) {
-		p = conf->pools[i];
-		l[1] = p->name;
-		for (j = 0; j < p->nservers; j++) {
-			l[3] = p->servers[j]->name;
-			metrics_sample_u64(buf, "cutover_server_weight", l,
-			    p->servers[j]->weight);
-		}
-	}
-	metrics_family(buf, "cutover_server_active", "gauge",
-	    "Requests in flight on a server.");
-	for (i = 0; i < conf->npools; i++) {
-		p = conf->pools[i];
-		l[1] = p->name;
-		for (j = 0; j < p->nservers; j++) {
-			l[3] = p->servers[j]->name;
-			metrics_sample_u64(buf, "cutover_server_active", l,
-			    p->servers[j]->active);
+	for (k = 0; k < sizeof metrics_server_gauges /
+	    sizeof metrics_server_gauges[0]; k++) {
+		g = &metrics_server_gauges[k];
+		metrics_family(buf, g->name, "gauge", g->help);
+		for (i = 0; i < conf->npools; i++) {
+			p = conf->pools[i];
+			l[1] = p->name;
+			for (j = 0; j < p->nservers; j++) {
+				l[3] = p->servers[j]->name;
+				metrics_sample_u64(buf, g->name, l,
+				    g->value(p->servers[j]));
+			}
 		}
 	}
 }

@@ -50,6 +50,7 @@
 #include "session.h"
 #include "state.h"
 #include "upstream.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 #define ADMIN_MAXLINE		4096
@@ -243,8 +244,10 @@ admin_show_info(struct admin_req *req)
 {
 	struct evbuffer	*b = req->out;
 	const struct conf *conf = cutover.conf;
+	struct worker_counts wc;
 	unsigned	 reading, active, idle;
 	long		 uptime = (long)(time(NULL) - cutover.started);
+	int		 i;
 
 	session_counts(&reading, &active, &idle);
 	if (!req->json) {
@@ -258,8 +261,22 @@ admin_show_info(struct admin_req *req)
 		    admin_path != NULL ? admin_path : "none",
 		    listener_count(), session_count(), reading, active, idle,
 		    (unsigned long long)cutover.accepted,
-		    (unsigned long long)cutover.requests,
+		    (unsigned long long)cutover_requests(),
 		    cutover.shutting_down ? "yes" : "no");
+		/* Per worker: an uneven spread shows here. */
+		evbuffer_add_printf(b, "workers: %d (sessions", worker_count());
+		for (i = 0; i < worker_count(); i++) {
+			worker_counts_of(i, &wc);
+			evbuffer_add_printf(b, "%s %u", i ? "," : "",
+			    wc.sessions);
+		}
+		evbuffer_add_printf(b, "; requests");
+		for (i = 0; i < worker_count(); i++) {
+			worker_counts_of(i, &wc);
+			evbuffer_add_printf(b, "%s %llu", i ? "," : "",
+			    (unsigned long long)wc.requests);
+		}
+		evbuffer_add_printf(b, ")\n");
 		return;
 	}
 	evbuffer_add(b, "{", 1);
@@ -275,11 +292,19 @@ admin_show_info(struct admin_req *req)
 	admin_json_str(b, admin_path);
 	evbuffer_add_printf(b, ",\"listening_sockets\":%u,\"connections\":"
 	    "{\"total\":%u,\"reading\":%u,\"active\":%u,\"idle\":%u},"
-	    "\"accepted\":%llu,\"requests\":%llu,\"shutting_down\":%s}\n",
+	    "\"accepted\":%llu,\"requests\":%llu,\"shutting_down\":%s,"
+	    "\"workers\":[",
 	    listener_count(), session_count(), reading, active, idle,
 	    (unsigned long long)cutover.accepted,
-	    (unsigned long long)cutover.requests,
+	    (unsigned long long)cutover_requests(),
 	    cutover.shutting_down ? "true" : "false");
+	for (i = 0; i < worker_count(); i++) {
+		worker_counts_of(i, &wc);
+		evbuffer_add_printf(b, "%s{\"sessions\":%u,\"requests\":%llu}",
+		    i ? "," : "", wc.sessions,
+		    (unsigned long long)wc.requests);
+	}
+	evbuffer_add_printf(b, "]}\n");
 }
 
 /* Appends a route's split as "blue 90, green 10". */
@@ -880,7 +905,7 @@ admin_server_stop(struct pool *p, struct server *s)
 
 /* Frees retired servers whose generation only we still hold. */
 static void
-admin_sweep_cb(evutil_socket_t fd, short what, void *arg)
+admin_sweep_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct admin_retired	**rp = &admin_retired, *r;
 	struct timeval		 tv = { 1, 0 };
@@ -899,6 +924,15 @@ admin_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (admin_retired != NULL && admin_sweep_ev != NULL)
 		evtimer_add(admin_sweep_ev, &tv);
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+admin_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_lock();
+	admin_sweep_cb_locked(fd, what, arg);
+	worker_unlock();
 }
 
 /* Keeps a deleted server until its generation is released. */
@@ -1112,7 +1146,7 @@ admin_client_free(struct admin_client *c)
 
 /* Answers the complete lines received, while answers do not pile up. */
 static void
-admin_read_cb(struct bufferevent *bev, void *arg)
+admin_read_cb_locked(struct bufferevent *bev, void *arg)
 {
 	struct admin_client	*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
@@ -1145,6 +1179,15 @@ admin_read_cb(struct bufferevent *bev, void *arg)
 		free(line);
 	}
 	bufferevent_disable(bev, EV_READ);
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+admin_read_cb(struct bufferevent *bev, void *arg)
+{
+	worker_lock();
+	admin_read_cb_locked(bev, arg);
+	worker_unlock();
 }
 
 /* The answers went out: go on reading, or free a closing client. */

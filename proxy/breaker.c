@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pool.h"
 #include "upstream.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* The breaker of one server; owned by that server (server->brk). */
@@ -72,17 +73,31 @@ breaker_set_state(struct breaker *b, enum breaker_state state,
 	    breaker_state_name(state), why);
 }
 
-/* Opens the breaker for breaker_recovery. */
+/* Arms the recovery timer of an open breaker; on the main thread. */
 static void
-breaker_open(struct breaker *b, const char *why)
+breaker_arm(void *arg)
 {
-	struct timeval	tv;
-	long		ms = b->server->pool->breaker_recovery;
+	struct breaker	*b = arg;
+	struct timeval	 tv;
+	long		 ms = b->server->pool->breaker_recovery;
 
-	breaker_set_state(b, BREAKER_OPEN, why);
+	if (b->server->breaker != BREAKER_OPEN)
+		return;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(b->timer, &tv);
+}
+
+/*
+ * Opens the breaker for breaker_recovery.  The timer is the main
+ * thread's; a worker has it armed there.  Such a call still queued holds
+ * a breaker that only the main thread frees, after running the queue.
+ */
+static void
+breaker_open(struct breaker *b, const char *why)
+{
+	breaker_set_state(b, BREAKER_OPEN, why);
+	worker_run_main(breaker_arm, b);
 }
 
 /* breaker_recovery passed: let one probe through. */
@@ -92,9 +107,11 @@ breaker_recovery_cb(evutil_socket_t fd, short what, void *arg)
 	struct breaker	*b = arg;
 	char		 why[64];
 
+	worker_lock();
 	snprintf(why, sizeof why, "breaker_recovery of %ldms passed, "
 	    "letting one probe through", b->server->pool->breaker_recovery);
 	breaker_set_state(b, BREAKER_HALF_OPEN, why);
+	worker_unlock();
 }
 
 /* Gives every server of conf without a breaker a closed one. */
@@ -256,6 +273,7 @@ breaker_server_stop(struct server *s)
 
 	if (b == NULL)
 		return;
+	worker_main_drain();
 	event_free(b->timer);
 	free(b);
 	s->brk = NULL;

@@ -696,6 +696,8 @@ conf_server_free(struct server *s)
 	free(s->host);
 	free(s->port);
 	free(s->addr_text);
+	/* upstream.c's idle lists, empty on every worker by now. */
+	free(s->idle);
 	free(s);
 }
 
@@ -1789,6 +1791,7 @@ conf_section_add(struct conf_parse *p, enum conf_kind kind, const char *name)
 		break;
 	case CONF_POOL:
 		obj = conf_pool_new(name, p->line);
+		((struct pool *)obj)->conf = c;
 		c->pools = xreallocarray(c->pools, c->npools + 1,
 		    sizeof *c->pools);
 		c->pools[c->npools++] = obj;

@@ -5,7 +5,8 @@
  * their config keys.  Durations are milliseconds, sizes bytes.
  *
  * The few fields marked "runtime" change while the proxy runs (admin
- * commands, balancer state); they are touched only by the event thread.
+ * commands, balancer state); with several workers they are touched under
+ * the worker lock only (worker.c).
  */
 #ifndef CONF_H
 #define CONF_H
@@ -70,6 +71,7 @@ struct server {
 	/* runtime */
 	int			 added;		/* by the admin socket */
 	int			 retired;	/* deleted or replaced: no reuse */
+	struct server		*successor;	/* the one that took over */
 	int			 weight;	/* effective weight */
 	int			 cur_weight;	/* smooth WRR state */
 	enum server_admin	 admin;
@@ -85,6 +87,7 @@ struct server {
 
 /* A pool of servers; owned by the conf. */
 struct pool {
+	struct conf		*conf;		/* its generation */
 	char			*name;
 	int			 line;
 	struct server		**servers;

@@ -24,14 +24,16 @@ struct cutover {
 	const char		*conf_path;
 	time_t			 started;
 	int			 shutting_down;
-	unsigned		 connections;	/* client connections open */
+	unsigned		 connections;	/* client connections open;
+						   atomic: workers close them */
 	uint64_t		 accepted;
-	uint64_t		 requests;
 };
 
 extern struct cutover	 cutover;
 
 /* Returns a monotonic clock reading in microseconds. */
 uint64_t	 cutover_now_us(void);
+/* Returns the number of requests taken so far, by all workers. */
+uint64_t	 cutover_requests(void);
 
 #endif

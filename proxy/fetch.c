@@ -21,6 +21,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "log.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 #define FETCH_MAXBODY	(64 * 1024)
@@ -116,7 +117,7 @@ fetch_done(CURL *easy, CURLcode rc, void *priv)
 
 /* A watched socket is ready: tell libcurl (which may free fs). */
 static void
-fetch_sock_cb(evutil_socket_t fd, short what, void *arg)
+fetch_sock_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch_sock	*fs = arg;
 	struct fetch_loop	*l = fs->loop;
@@ -128,6 +129,15 @@ fetch_sock_cb(evutil_socket_t fd, short what, void *arg)
 		action |= CURL_CSELECT_OUT;
 	curl_multi_socket_action(l->multi, fd, action, &running);
 	fetch_loop_read_done(l);
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+fetch_sock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_lock();
+	fetch_sock_cb_locked(fd, what, arg);
+	worker_unlock();
 }
 
 /* libcurl's socket callback: watch fd for what it asks, or stop. */
@@ -190,13 +200,22 @@ fetch_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 /* libcurl's timer ran out. */
 static void
-fetch_curl_timer_cb(evutil_socket_t fd, short what, void *arg)
+fetch_curl_timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch_loop	*l = arg;
 	int			 running;
 
 	curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	fetch_loop_read_done(l);
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+fetch_curl_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_lock();
+	fetch_curl_timer_cb_locked(fd, what, arg);
+	worker_unlock();
 }
 
 /* Keeps up to FETCH_MAXBODY bytes of a response body. */

@@ -32,6 +32,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* The checks of one server; owned by that server (server->check). */
@@ -249,7 +250,7 @@ fail:
 
 /* A server's check timer fired: start a check, schedule the next. */
 static void
-health_run_cb(evutil_socket_t fd, short what, void *arg)
+health_run_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct health_check	*hc = arg;
 	struct pool		*p = hc->server->pool;
@@ -267,6 +268,15 @@ health_run_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	hc->running = 1;
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+health_run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_lock();
+	health_run_cb_locked(fd, what, arg);
+	worker_unlock();
 }
 
 /* Makes the check state of a server, not scheduled yet. */

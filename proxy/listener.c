@@ -25,6 +25,7 @@
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* One listening socket; owned by the listener list. */
@@ -86,6 +87,7 @@ listener_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener	*l = arg;
+	unsigned	 n;
 	int		 one = 1;
 
 	if (cutover.shutting_down) {
@@ -94,9 +96,11 @@ listener_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
 	}
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	session_new(evconnlistener_get_base(el), fd, sa, salen, l->name);
-	if (cutover.conf != NULL &&
-	    cutover.connections >= (unsigned)cutover.conf->max_connections)
+	/* Counted here, so that the limit holds while workers catch up. */
+	n = __atomic_add_fetch(&cutover.connections, 1, __ATOMIC_ACQ_REL);
+	cutover.accepted++;
+	worker_dispatch(fd, sa, salen, l->name);
+	if (n >= (unsigned)cutover.conf->max_connections)
 		listener_pause_all();
 }
 
@@ -268,7 +272,7 @@ listener_pause_all(void)
 		return;
 	for (l = listeners; l != NULL; l = l->next)
 		evconnlistener_disable(l->el);
-	listeners_paused = 1;
+	__atomic_store_n(&listeners_paused, 1, __ATOMIC_RELEASE);
 	if (!cutover.shutting_down)
 		log_warn("max_connections reached: not accepting for now");
 }
@@ -282,7 +286,7 @@ listener_resume_all(void)
 		return;
 	for (l = listeners; l != NULL; l = l->next)
 		evconnlistener_enable(l->el);
-	listeners_paused = 0;
+	__atomic_store_n(&listeners_paused, 0, __ATOMIC_RELEASE);
 }
 
 void
@@ -294,7 +298,13 @@ listener_close_all(void)
 		listeners = l->next;
 		listener_free(l);
 	}
-	listeners_paused = 0;
+	__atomic_store_n(&listeners_paused, 0, __ATOMIC_RELEASE);
+}
+
+int
+listener_paused(void)
+{
+	return (__atomic_load_n(&listeners_paused, __ATOMIC_ACQUIRE));
 }
 
 unsigned

@@ -23,6 +23,7 @@ int	 listener_sync(struct event_base *, const struct conf *,
 void	 listener_pause_all(void);
 /* Starts accepting again. */
 void	 listener_resume_all(void);
+int	 listener_paused(void);
 /* Closes every listening socket. */
 void	 listener_close_all(void);
 /* Returns a copy of a listener name that lives until names are cleared. */

@@ -39,22 +39,24 @@ log_open(const char *path, enum log_level level)
 {
 	FILE	*fp;
 
-	log_level = level;
-	if (path == NULL || strcmp(path, "stderr") == 0) {
-		if (log_fp != NULL && log_fp != stderr)
-			fclose(log_fp);
-		log_fp = stderr;
-		free(log_path);
-		log_path = NULL;
-		return (0);
-	}
-	if ((fp = fopen(path, "a")) == NULL)
+	/* Workers read it without the lock. */
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+	if (path == NULL || strcmp(path, "stderr") == 0)
+		fp = stderr;
+	else if ((fp = fopen(path, "a")) == NULL)
 		return (-1);
-	setvbuf(fp, NULL, _IOLBF, 0);
+	else
+		setvbuf(fp, NULL, _IOLBF, 0);
+	/* Workers may be writing a line: swap between two lines. */
+	pthread_mutex_lock(&log_mtx);
 	if (log_fp != NULL && log_fp != stderr)
 		fclose(log_fp);
 	log_fp = fp;
-	if (log_path != path) {
+	pthread_mutex_unlock(&log_mtx);
+	if (fp == stderr) {
+		free(log_path);
+		log_path = NULL;
+	} else if (log_path != path) {
 		free(log_path);
 		log_path = strdup(path);
 	}
@@ -71,7 +73,7 @@ log_reopen(void)
 int
 log_enabled(enum log_level level)
 {
-	return (level <= log_level);
+	return (level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED));
 }
 
 /* Writes one line: timestamp, level, message. */
@@ -81,12 +83,13 @@ log_vwrite(const char *tag, const char *fmt, va_list ap)
 	struct timeval	 tv;
 	struct tm	 tm;
 	char		 ts[32];
-	FILE		*fp = log_fp != NULL ? log_fp : stderr;
+	FILE		*fp;
 
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	pthread_mutex_lock(&log_mtx);
+	fp = log_fp != NULL ? log_fp : stderr;
 	fprintf(fp, "%s.%03ldZ [%s] ", ts, (long)tv.tv_usec / 1000, tag);
 	vfprintf(fp, fmt, ap);
 	fputc('\n', fp);
@@ -130,34 +133,36 @@ access_log_open(const char *path, int json)
 	FILE	*fp;
 
 	(void)json;
-	if (access_fp != NULL && access_fp != stdout)
-		fclose(access_fp);
-	access_fp = NULL;
 	if (path == NULL || strcmp(path, "off") == 0)
-		return (0);
-	if (strcmp(path, "-") == 0)
+		fp = NULL;
+	else if (strcmp(path, "-") == 0)
 		fp = stdout;
 	else if ((fp = fopen(path, "a")) == NULL)
-		return (-1);
-	access_fp = fp;
-	return (0);
+		fp = NULL;
+	pthread_mutex_lock(&log_mtx);
+	if (access_fp != NULL && access_fp != stdout)
+		fclose(access_fp);
+	__atomic_store_n(&access_fp, fp, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&log_mtx);
+	return (fp == NULL && path != NULL && strcmp(path, "off") != 0 ?
+	    -1 : 0);
 }
 
 int
 access_log_enabled(void)
 {
-	return (access_fp != NULL);
+	return (__atomic_load_n(&access_fp, __ATOMIC_ACQUIRE) != NULL);
 }
 
 void
 access_log_write(const char *line, size_t len)
 {
-	if (access_fp == NULL)
-		return;
 	pthread_mutex_lock(&log_mtx);
-	fwrite(line, 1, len, access_fp);
-	fputc('\n', access_fp);
-	fflush(access_fp);
+	if (access_fp != NULL) {
+		fwrite(line, 1, len, access_fp);
+		fputc('\n', access_fp);
+		fflush(access_fp);
+	}
 	pthread_mutex_unlock(&log_mtx);
 }
 

@@ -28,9 +28,8 @@
 #include "state.h"
 #include "status.h"
 #include "upstream.h"
+#include "worker.h"
 #include "xmalloc.h"
-
-struct cutover	 cutover;
 
 static struct event	*ev_grace;
 
@@ -81,7 +80,8 @@ main_reload_error(struct conf_errors *errs, const char *fmt, ...)
 /*
  * Hands what a server that stays (same pool, name and address) holds at
  * run time and the config does not describe to its successor: counters,
- * idle upstream connections, health checks and breaker.  Weights and
+ * health checks and breaker; its idle upstream connections follow on
+ * each worker (worker_reload).  Weights and
  * admin states follow state.c's rule.  Every old server is marked
  * retired, so that a connection a request in flight gives back is closed
  * rather than kept idle on a generation about to go.  Returns how many
@@ -104,7 +104,7 @@ main_carry_servers(struct conf *old, struct conf *conf)
 				continue;
 			ns->requests = os->requests;
 			ns->errors = os->errors;
-			upstream_server_move(os, ns);
+			os->successor = ns;
 			health_server_move(os, ns);
 			breaker_server_move(os, ns);
 			kept++;
@@ -142,12 +142,6 @@ main_reload(struct conf_errors *errs)
 	}
 	if ((conf = conf_load(cutover.conf_path, errs)) == NULL)
 		goto refused;
-	if (conf->workers > 1) {
-		main_reload_error(errs, "%s: workers %d: only one worker is "
-		    "supported yet", cutover.conf_path, conf->workers);
-		conf_unref(conf);
-		goto refused;
-	}
 	if (listener_sync(cutover.base, conf, errs) == -1) {
 		conf_unref(conf);
 		goto refused;
@@ -156,7 +150,7 @@ main_reload(struct conf_errors *errs)
 	kept = main_carry_servers(old, conf);
 	health_stop(old);
 	breaker_stop(old);
-	main_clear_upstreams(old);
+	worker_reload(old, conf);
 	cutover.conf = conf;
 	conf_unref(old);
 	breaker_start(cutover.base, conf);
@@ -173,6 +167,9 @@ main_reload(struct conf_errors *errs)
 		    strerror(errno));
 	admin_reload(conf->admin_socket);
 	state_save(conf);
+	if (conf->workers != worker_count())
+		log_warn("workers %d: takes effect at the next start; %d "
+		    "running", conf->workers, worker_count());
 	for (i = 0; i < conf->npools; i++)
 		nservers += conf->pools[i]->nservers;
 	log_info("config reloaded from %s: %zu routes, %zu pools, %zu "
@@ -190,10 +187,12 @@ refused:
 static void
 main_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
+	worker_lock();
 	log_warn("shutdown_grace ran out with %u sessions open",
 	    session_count());
-	session_close_all();
+	worker_close_all();
 	event_base_loopexit(cutover.base, NULL);
+	worker_unlock();
 }
 
 /* Starts a graceful shutdown. */
@@ -206,9 +205,9 @@ main_shutdown(void)
 	if (cutover.shutting_down)
 		return;
 	log_info("shutting down: %u connections open", session_count());
-	cutover.shutting_down = 1;
+	__atomic_store_n(&cutover.shutting_down, 1, __ATOMIC_RELEASE);
 	listener_close_all();
-	session_shutdown_all();
+	worker_shutdown();
 	if (session_count() == 0) {
 		event_base_loopexit(cutover.base, NULL);
 		return;
@@ -222,6 +221,7 @@ main_shutdown(void)
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
+	worker_lock();
 	switch (sig) {
 	case SIGHUP:
 		log_info("SIGHUP: reloading");
@@ -235,6 +235,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		main_shutdown();
 		break;
 	}
+	worker_unlock();
 }
 
 int
@@ -270,12 +271,6 @@ main(int argc, char **argv)
 		conf_errors_clear(&errs);
 		return (1);
 	}
-	if (cutover.conf->workers > 1) {
-		fprintf(stderr, "%s: workers %d: only one worker is supported "
-		    "yet\n", cutover.conf_path, cutover.conf->workers);
-		conf_unref(cutover.conf);
-		return (1);
-	}
 	if (test) {
 		printf("%s: ok\n", cutover.conf_path);
 		conf_unref(cutover.conf);
@@ -293,8 +288,9 @@ main(int argc, char **argv)
 		    strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	/*
-	 * One worker: no locking in libevent.  The changelist folds the
-	 * add/del pairs of each write into one epoll_ctl, or none.
+	 * No locking in libevent: each loop is run by one thread only
+	 * (worker.c).  The changelist folds the add/del pairs of each write
+	 * into one epoll_ctl, or none.
 	 */
 	if ((evcfg = event_config_new()) == NULL)
 		fatal("cannot create the event loop");
@@ -303,6 +299,7 @@ main(int argc, char **argv)
 	event_config_free(evcfg);
 	if (cutover.base == NULL)
 		fatal("cannot create the event loop");
+	worker_init(cutover.base, cutover.conf);
 	if (health_init(cutover.base) == -1)
 		fatal("cannot set up libcurl for health checks");
 	if (rollout_init(cutover.base) == -1)
@@ -325,6 +322,8 @@ main(int argc, char **argv)
 		    main_signal_cb, NULL);
 		evsignal_add(sigs[i], NULL);
 	}
+	if (worker_start(cutover.conf->workers) == -1)
+		fatal("cannot start %d workers", cutover.conf->workers);
 	cutover.started = time(NULL);
 	log_info("cutover %s started, pid %ld, config %s", PACKAGE_VERSION,
 	    (long)getpid(), cutover.conf_path);
@@ -333,6 +332,7 @@ main(int argc, char **argv)
 
 	log_info("cutover stopped");
 	listener_close_all();
+	worker_stop();
 	session_close_all();
 	listener_names_clear();
 	admin_close();
@@ -349,6 +349,7 @@ main(int argc, char **argv)
 	conf_unref(cutover.conf);
 	state_clear();
 	metrics_clear();
+	worker_clear();
 	event_base_free(cutover.base);
 	libevent_global_shutdown();
 	log_close();

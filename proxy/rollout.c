@@ -62,6 +62,7 @@
 #include "rollout.h"
 #include "route.h"
 #include "state.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 #ifndef TAILQ_FOREACH_SAFE	/* glibc's sys/queue.h lacks it */
@@ -364,9 +365,18 @@ rollout_hook_next(void)
 
 /* The pause before a webhook retry is over. */
 static void
-rollout_hook_timer_cb(evutil_socket_t fd, short what, void *arg)
+rollout_hook_timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	rollout_hook_next();
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+rollout_hook_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_lock();
+	rollout_hook_timer_cb_locked(fd, what, arg);
+	worker_unlock();
 }
 
 /* Appends the effective weights of the route's split as a JSON object. */
@@ -1038,7 +1048,7 @@ rollout_eval(struct rollout *ro, int64_t now)
 
 /* The controller's tick: judges every rollout. */
 static void
-rollout_tick_cb(evutil_socket_t fd, short what, void *arg)
+rollout_tick_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct rollout	*ro;
 	int64_t		 now = rollout_now();
@@ -1047,6 +1057,15 @@ rollout_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	TAILQ_FOREACH(ro, &rollouts, entry)
 		rollout_eval(ro, now);
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+rollout_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_lock();
+	rollout_tick_cb_locked(fd, what, arg);
+	worker_unlock();
 }
 
 /* Makes an idle rollout for a section. */

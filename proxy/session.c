@@ -41,6 +41,7 @@
 #include "route.h"
 #include "session.h"
 #include "upstream.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 #ifndef TAILQ_FOREACH_SAFE
@@ -143,8 +144,8 @@ struct session {
 	unsigned		 close_after:1;		/* shutdown: close when done */
 };
 
-static TAILQ_HEAD(, session) sessions = TAILQ_HEAD_INITIALIZER(sessions);
-static unsigned nsessions;
+/* The calling worker's sessions; TAILQ_INIT'ed by its first one. */
+static _Thread_local TAILQ_HEAD(session_list, session) sessions;
 
 /*
  * Parsed heads are big (offsets of up to HTTP_MAX_HEADERS headers) and
@@ -152,8 +153,8 @@ static unsigned nsessions;
  * connection holds none: they come from this free list.
  */
 #define MSG_CACHE	1024
-static struct http_msg	*msg_cache[MSG_CACHE];
-static unsigned		 msg_ncache;
+static _Thread_local struct http_msg	*msg_cache[MSG_CACHE];
+static _Thread_local unsigned		 msg_ncache;
 
 /* Takes a parsed-head struct from the free list, initialised. */
 static struct http_msg *
@@ -199,6 +200,7 @@ static void	session_access_log(struct session *);
 static int	session_abort(struct session *, const char *);
 static int	session_check_first_chunk(struct session *);
 static void	session_close(struct session *, const char *);
+static void	session_gone(void);
 
 static const char *
 session_state_name(enum session_state st)
@@ -218,6 +220,34 @@ session_state_name(enum session_state st)
 	return ("?");
 }
 
+/*
+ * Where the figures of show info and cutover_connections count a session:
+ * active while a request is under way, idle between requests of a
+ * keep-alive connection, reading while a head is awaited or arriving.
+ */
+static unsigned *
+session_bucket(enum session_state st, enum timer_kind tk)
+{
+	struct worker_counts	*c = &worker_self->counts;
+
+	if (st != SESSION_READ_HEAD)
+		return (&c->active);
+	return (tk == TIMER_IDLE ? &c->idle : &c->reading);
+}
+
+/* Moves s from one bucket to another as its state or timer changes. */
+static void
+session_recount(struct session *s, enum session_state st, enum timer_kind tk)
+{
+	unsigned	*from = session_bucket(s->state, s->timer_kind);
+	unsigned	*to = session_bucket(st, tk);
+
+	if (from != to) {
+		worker_count_add(from, -1);
+		worker_count_add(to, 1);
+	}
+}
+
 /* Changes state, logging old -> new at debug level. */
 static void
 session_set_state(struct session *s, enum session_state st)
@@ -225,16 +255,8 @@ session_set_state(struct session *s, enum session_state st)
 	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("client %s: %s -> %s", s->peer_ip,
 		    session_state_name(s->state), session_state_name(st));
+	session_recount(s, st, s->timer_kind);
 	s->state = st;
-}
-
-uint64_t
-cutover_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
 }
 
 /* Arms the session's one timer for ms milliseconds with a meaning. */
@@ -243,6 +265,7 @@ session_timer(struct session *s, enum timer_kind kind, long ms)
 {
 	struct timeval	tv;
 
+	session_recount(s, s->state, kind);
 	s->timer_kind = kind;
 	if (kind == TIMER_NONE) {
 		evtimer_del(s->timer);
@@ -399,7 +422,7 @@ static void
 session_client_timeouts(struct session *s, int reading_body)
 {
 	struct timeval	rtv, wtv;
-	long		ms = cutover.conf->client_body_timeout;
+	long		ms = worker_self->conf->client_body_timeout;
 
 	wtv.tv_sec = ms / 1000;
 	wtv.tv_usec = (ms % 1000) * 1000;
@@ -433,10 +456,11 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 		log_error("client %s: cannot set up connection", s->peer_ip);
 		close(fd);
 		free(s);
+		session_gone();
 		return;
 	}
 	s->timer = evtimer_new(base, session_timer_cb, s);
-	rhigh = cutover.conf->max_header_size + 1;
+	rhigh = worker_self->conf->max_header_size + 1;
 	if (rhigh < RELAY_HIGH)
 		rhigh = RELAY_HIGH;
 	bufferevent_setwatermark(s->cbev, EV_READ, 0, rhigh);
@@ -448,11 +472,39 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 	bufferevent_enable(s->cbev, EV_READ);
 	session_client_timeouts(s, 0);
 	s->state = SESSION_READ_HEAD;
-	session_timer(s, TIMER_HEADER, cutover.conf->client_header_timeout);
+	s->timer_kind = TIMER_HEADER;
+	worker_count_add(session_bucket(s->state, s->timer_kind), 1);
+	session_timer(s, TIMER_HEADER,
+	    worker_self->conf->client_header_timeout);
+	if (sessions.tqh_last == NULL)
+		TAILQ_INIT(&sessions);
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
-	nsessions++;
-	cutover.connections++;
-	cutover.accepted++;
+	worker_count_add(&worker_self->counts.sessions, 1);
+}
+
+static void
+session_resume_cb(void *arg)
+{
+	listener_resume_all();
+}
+
+/*
+ * A client connection is gone: counts it off, lets the listeners accept
+ * again below max_connections, and ends a graceful shutdown with the last
+ * one.  Both of those belong to the main thread.
+ */
+static void
+session_gone(void)
+{
+	unsigned	n;
+
+	n = __atomic_sub_fetch(&cutover.connections, 1, __ATOMIC_ACQ_REL);
+	if (listener_paused() &&
+	    n < (unsigned)worker_self->conf->max_connections)
+		worker_run_main(session_resume_cb, NULL);
+	if (n == 0 && __atomic_load_n(&cutover.shutting_down,
+	    __ATOMIC_ACQUIRE))
+		worker_sessions_gone();
 }
 
 /* Ends the attempt on the current server with an outcome. */
@@ -460,7 +512,9 @@ static void
 session_server_end(struct session *s, enum pool_outcome outcome)
 {
 	if (s->counted) {
+		worker_lock();
 		pool_server_end(s->server, outcome);
+		worker_unlock();
 		s->counted = 0;
 	}
 }
@@ -544,14 +598,10 @@ session_close(struct session *s, const char *reason)
 	event_free(s->timer);
 	bufferevent_free(s->cbev);
 	TAILQ_REMOVE(&sessions, s, entry);
-	nsessions--;
-	cutover.connections--;
+	worker_count_add(&worker_self->counts.sessions, -1);
+	worker_count_add(session_bucket(s->state, s->timer_kind), -1);
 	free(s);
-	if (cutover.conf != NULL &&
-	    cutover.connections < (unsigned)cutover.conf->max_connections)
-		listener_resume_all();
-	if (cutover.shutting_down && nsessions == 0)
-		event_base_loopexit(cutover.base, NULL);
+	session_gone();
 }
 
 /*
@@ -642,8 +692,10 @@ session_access_log(struct session *s)
 	s->logged = 1;
 	if (s->outcome == METRICS_OK && s->status >= 500)
 		s->outcome = METRICS_5XX;
+	worker_lock();
 	metrics_request(s->route, s->pool, s->server, s->status, s->outcome,
 	    cutover_now_us() - s->t_start);
+	worker_unlock();
 	if (!access_log_enabled() || s->logreq == NULL)
 		return;
 	method = s->logreq;
@@ -655,7 +707,7 @@ session_access_log(struct session *s)
 	if (s->t_first_byte != 0)
 		up = (s->t_first_byte - s->t_upstream) / 1e6;
 	now = time(NULL);
-	if (cutover.conf->access_log_json) {
+	if (s->conf->access_log_json) {
 		gmtime_r(&now, &tm);
 		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
 		off = snprintf(line, sizeof line, "{\"time\":\"%s\",\"client\":"
@@ -1073,6 +1125,7 @@ session_pick_server(struct session *s, const struct server *exclude,
 	struct server	*srv;
 	struct pool	*stable = s->route->stable;
 
+	worker_lock();
 	srv = balancer_pick(s->pool, exclude);
 	if (srv != NULL && srv == exclude)
 		srv = NULL;
@@ -1087,6 +1140,12 @@ session_pick_server(struct session *s, const struct server *exclude,
 			s->pool = stable;
 		}
 	}
+	/* Counted before the lock goes, so that least_conn sees it. */
+	if (srv != NULL) {
+		pool_server_begin(srv);
+		s->counted = 1;
+	}
+	worker_unlock();
 	if (srv == NULL && exclude != NULL) {
 		s->outcome = status == 504 ? METRICS_TIMEOUT :
 		    METRICS_CONNECT_FAIL;
@@ -1108,9 +1167,10 @@ session_start_request(struct session *s, const char *buf)
 	const char			*host, *path;
 	size_t				 hostlen, pathlen;
 
-	s->conf = conf_ref(cutover.conf);
+	s->conf = conf_ref(worker_self->conf);
 	s->nrequests++;
-	cutover.requests++;
+	__atomic_store_n(&worker_self->counts.requests,
+	    worker_self->counts.requests + 1, __ATOMIC_RELAXED);
 	s->t_start = cutover_now_us();
 	s->t_first_byte = 0;
 	s->resp = session_msg_get(0);
@@ -1123,7 +1183,8 @@ session_start_request(struct session *s, const char *buf)
 		s->keepalive = !(m->flags & HTTP_F_CONN_CLOSE);
 	else
 		s->keepalive = (m->flags & HTTP_F_CONN_KEEPALIVE) != 0;
-	if (s->close_after || cutover.shutting_down)
+	if (s->close_after ||
+	    __atomic_load_n(&cutover.shutting_down, __ATOMIC_RELAXED))
 		s->keepalive = 0;
 
 	if (m->flags & HTTP_F_CHUNKED) {
@@ -1156,8 +1217,9 @@ session_start_request(struct session *s, const char *buf)
 	s->route = route_find(s->conf, s->lc, host, hostlen, path, pathlen);
 	if (s->route == NULL)
 		return (session_error(s, 404, "no route"));
-	route_pick_pool(s->route, m, buf, &s->peer.sa,
-	    &s->pick);
+	worker_lock();
+	route_pick_pool(s->route, m, buf, &s->peer.sa, &s->pick);
+	worker_unlock();
 	if ((s->pool = s->pick.pool) == NULL)
 		return (session_error(s, 503, "no pool of the route is up"));
 	return (session_pick_server(s, NULL, 0, NULL));
@@ -1181,11 +1243,11 @@ session_read_head(struct session *s)
 	}
 	if (s->timer_kind == TIMER_IDLE)
 		session_timer(s, TIMER_HEADER,
-		    cutover.conf->client_header_timeout);
+		    worker_self->conf->client_header_timeout);
 	if (s->req == NULL)
 		s->req = session_msg_get(1);
-	lim.max_header_size = cutover.conf->max_header_size;
-	lim.max_uri_size = cutover.conf->max_uri_size;
+	lim.max_header_size = worker_self->conf->max_header_size;
+	lim.max_uri_size = worker_self->conf->max_uri_size;
 	if (len > lim.max_header_size + 1)
 		len = lim.max_header_size + 1;
 	buf = (const char *)evbuffer_pullup(in, len);
@@ -1219,8 +1281,6 @@ session_connect(struct session *s)
 	s->up_eof = 0;
 	s->up_err = 0;
 	s->resp_started = 0;
-	pool_server_begin(s->server);
-	s->counted = 1;
 	if ((c = upstream_get(s->base, s->server,
 	    s->conf->max_header_size + 1 > RELAY_HIGH ?
 	    s->conf->max_header_size + 1 : RELAY_HIGH, RELAY_LOW,
@@ -1379,7 +1439,7 @@ session_end_request(struct session *s)
 	}
 	session_reset_request(s);
 	session_set_state(s, SESSION_READ_HEAD);
-	session_timer(s, TIMER_IDLE, cutover.conf->keepalive_timeout);
+	session_timer(s, TIMER_IDLE, worker_self->conf->keepalive_timeout);
 	/* A pipelined request may be waiting already. */
 	return (session_read_head(s));
 }
@@ -1756,6 +1816,10 @@ session_up_gone(struct session *s)
 		session_timer(s, TIMER_NONE, 0);
 		s->head_sent = 0;
 		s->fresh_retry = 1;
+		worker_lock();
+		pool_server_begin(s->server);
+		worker_unlock();
+		s->counted = 1;
 		return (session_connect(s));
 	}
 	if (!s->resp_started && session_replayable(s) && s->fresh_retry) {
@@ -1882,30 +1946,16 @@ session_close_all(void)
 unsigned
 session_count(void)
 {
-	return (nsessions);
+	return (__atomic_load_n(&cutover.connections, __ATOMIC_RELAXED));
 }
 
 void
 session_counts(unsigned *reading, unsigned *active, unsigned *idle)
 {
-	struct session	*s;
+	struct worker_counts	t;
 
-	*reading = *active = *idle = 0;
-	TAILQ_FOREACH(s, &sessions, entry) {
-		switch (s->state) {
-		case SESSION_READ_HEAD:
-			if (evbuffer_get_length(bufferevent_get_input(s->cbev))
-			    == 0)
-				(*idle)++;
-			else
-				(*reading)++;
-			break;
-		case SESSION_CONNECTING:
-		case SESSION_PROXYING:
-		case SESSION_TUNNEL:
-		case SESSION_CLOSING:
-			(*active)++;
-			break;
-		}
-	}
+	worker_totals(&t);
+	*reading = t.reading;
+	*active = t.active;
+	*idle = t.idle;
 }

@@ -41,6 +41,7 @@
 #include "route.h"
 #include "session.h"
 #include "status.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 #define STATUS_TIMEOUT		10	/* seconds a client may idle */
@@ -195,7 +196,7 @@ status_json_info(struct evbuffer *buf)
 	    status_ready() ? "true" : "false",
 	    cutover.shutting_down ? "true" : "false", session_count(),
 	    reading, active, idle, (unsigned long long)cutover.accepted,
-	    (unsigned long long)cutover.requests);
+	    (unsigned long long)cutover_requests());
 }
 
 /* Appends one route of /status.json. */
@@ -543,7 +544,7 @@ status_html_header(struct evbuffer *buf)
 	    "connections</span><b>%u</b></div><div class=\"fact\"><span>"
 	    "requests</span><b>%llu</b></div><div class=\"fact\"><span>pid"
 	    "</span><b>%ld</b></div></div>", session_count(),
-	    (unsigned long long)cutover.requests, (long)getpid());
+	    (unsigned long long)cutover_requests(), (long)getpid());
 	evbuffer_add_printf(buf, "<div class=\"live%s\" id=\"live\"><span "
 	    "class=\"dot\"></span><span id=\"live-text\">%s</span></div>"
 	    "</header>\n", cutover.shutting_down ? " down" : "",
@@ -788,7 +789,7 @@ status_reason(int code)
 
 /* Answers one request of the endpoint. */
 static void
-status_request_cb(struct evhttp_request *req, void *arg)
+status_request_cb_locked(struct evhttp_request *req, void *arg)
 {
 	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
@@ -828,6 +829,15 @@ status_request_cb(struct evhttp_request *req, void *arg)
 	}
 	evhttp_send_reply(req, code, status_reason(code), buf);
 	evbuffer_free(buf);
+}
+
+/* The main thread's callbacks run under the worker lock (worker.c). */
+static void
+status_request_cb(struct evhttp_request *req, void *arg)
+{
+	worker_lock();
+	status_request_cb_locked(req, arg);
+	worker_unlock();
 }
 
 /* Opens an endpoint on addr; NULL (logged) when it cannot. */

@@ -23,33 +23,49 @@
 #include "conf.h"
 #include "log.h"
 #include "upstream.h"
+#include "worker.h"
 #include "xmalloc.h"
 
-/* The idle connections of one server; hangs off server->idle. */
+/*
+ * The idle connections of one server on one worker.  server->idle holds
+ * one per worker, since a connection belongs to one worker's loop; it
+ * is made on first use and freed with the server.  With several workers
+ * the lists are read and changed under the worker lock only.
+ */
 struct upstream_idle {
 	TAILQ_HEAD(, upstream_conn)	 conns;
 	unsigned			 n;
 };
 
+/* The calling worker's idle list of s; NULL when s never had one. */
+static struct upstream_idle *
+upstream_idle_mine(const struct server *s)
+{
+	struct upstream_idle	*all = s->idle;
+
+	return (all != NULL ? &all[worker_self->id] : NULL);
+}
 
 static struct upstream_idle *
 upstream_idle_of(struct server *s)
 {
-	struct upstream_idle	*ui;
+	struct upstream_idle	*all;
+	int			 i, n = worker_count();
 
-	if ((ui = s->idle) == NULL) {
-		ui = xcalloc(1, sizeof *ui);
-		TAILQ_INIT(&ui->conns);
-		s->idle = ui;
+	if ((all = s->idle) == NULL) {
+		all = xcalloc(n, sizeof *all);
+		for (i = 0; i < n; i++)
+			TAILQ_INIT(&all[i].conns);
+		s->idle = all;
 	}
-	return (ui);
+	return (&all[worker_self->id]);
 }
 
 /* Removes c from its server's idle list. */
 static void
 upstream_idle_del(struct upstream_conn *c)
 {
-	struct upstream_idle	*ui = c->server->idle;
+	struct upstream_idle	*ui = upstream_idle_mine(c->server);
 
 	TAILQ_REMOVE(&ui->conns, c, entry);
 	ui->n--;
@@ -65,7 +81,9 @@ upstream_idle_event_cb(struct bufferevent *bev, short what, void *arg)
 	    c->server->pool->name, c->server->name,
 	    (what & BEV_EVENT_TIMEOUT) ? "timeout" :
 	    (what & BEV_EVENT_EOF) ? "closed by server" : "error");
+	worker_lock();
 	upstream_idle_del(c);
+	worker_unlock();
 	upstream_free(c);
 }
 
@@ -76,7 +94,9 @@ upstream_idle_read_cb(struct bufferevent *bev, void *arg)
 
 	log_debug("pool %s: server %s: idle connection sent unexpected data",
 	    c->server->pool->name, c->server->name);
+	worker_lock();
 	upstream_idle_del(c);
+	worker_unlock();
 	upstream_free(c);
 }
 
@@ -84,14 +104,20 @@ struct upstream_conn *
 upstream_get(struct event_base *base, struct server *s, size_t rhigh,
     size_t wlow, int fresh)
 {
-	struct upstream_idle	*ui = s->idle;
-	struct upstream_conn	*c;
+	struct upstream_idle	*ui;
+	struct upstream_conn	*c = NULL;
 	struct bufferevent	*bev = NULL;
 	struct timeval		 tv;
 	int			 fd = -1, one = 1;
 
-	if (!fresh && ui != NULL && (c = TAILQ_FIRST(&ui->conns)) != NULL) {
-		upstream_idle_del(c);
+	if (!fresh) {
+		worker_lock();
+		if ((ui = upstream_idle_mine(s)) != NULL &&
+		    (c = TAILQ_FIRST(&ui->conns)) != NULL)
+			upstream_idle_del(c);
+		worker_unlock();
+	}
+	if (c != NULL) {
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 		c->reused = 1;
 		return (c);
@@ -139,19 +165,22 @@ upstream_put(struct upstream_conn *c)
 	struct server		*s = c->server;
 	struct upstream_idle	*ui;
 
-	/* A server of a replaced generation keeps no idle list to leak. */
-	if (s->retired || s->pool->keepalive <= 0 ||
+	if (s->pool->keepalive <= 0 ||
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) != 0) {
 		upstream_free(c);
 		return;
 	}
-	ui = upstream_idle_of(s);
-	if (ui->n >= (unsigned)s->pool->keepalive) {
+	worker_lock();
+	/* A server of a replaced generation keeps no idle list to leak. */
+	if (s->retired ||
+	    (ui = upstream_idle_of(s))->n >= (unsigned)s->pool->keepalive) {
+		worker_unlock();
 		upstream_free(c);
 		return;
 	}
 	TAILQ_INSERT_HEAD(&ui->conns, c, entry);
 	ui->n++;
+	worker_unlock();
 	bufferevent_setcb(c->bev, upstream_idle_read_cb, NULL,
 	    upstream_idle_event_cb, c);
 	bufferevent_disable(c->bev, EV_WRITE);
@@ -170,15 +199,20 @@ upstream_free(struct upstream_conn *c)
 unsigned
 upstream_idle_count(const struct server *s)
 {
-	const struct upstream_idle	*ui = s->idle;
+	const struct upstream_idle	*all = s->idle;
+	unsigned			 n = 0;
+	int				 i;
 
-	return (ui != NULL ? ui->n : 0);
+	if (all != NULL)
+		for (i = 0; i < worker_count(); i++)
+			n += all[i].n;
+	return (n);
 }
 
 void
-upstream_server_clear(struct server *s)
+upstream_server_clear_mine(struct server *s)
 {
-	struct upstream_idle	*ui = s->idle;
+	struct upstream_idle	*ui = upstream_idle_mine(s);
 	struct upstream_conn	*c;
 
 	if (ui == NULL)
@@ -187,23 +221,45 @@ upstream_server_clear(struct server *s)
 		upstream_idle_del(c);
 		upstream_free(c);
 	}
-	free(ui);
-	s->idle = NULL;
 }
 
 void
-upstream_server_move(struct server *from, struct server *to)
+upstream_server_clear(struct server *s)
 {
-	struct upstream_idle	*ui = from->idle;
-	struct upstream_conn	*c;
+	upstream_server_clear_mine(s);
+	worker_clear_server(s);
+}
 
-	if (ui == NULL)
-		return;
-	while ((c = TAILQ_FIRST(&ui->conns)) != NULL) {
-		upstream_idle_del(c);
-		c->server = to;
-		upstream_put(c);
+void
+upstream_handover(struct conf *old)
+{
+	struct upstream_idle	*ui;
+	struct upstream_conn	*c;
+	struct server		*s;
+	size_t			 i, j;
+
+	for (i = 0; i < old->npools; i++) {
+		for (j = 0; j < old->pools[i]->nservers; j++) {
+			s = old->pools[i]->servers[j];
+			if (s->successor != NULL &&
+			    (ui = upstream_idle_mine(s)) != NULL) {
+				while ((c = TAILQ_FIRST(&ui->conns)) != NULL) {
+					upstream_idle_del(c);
+					c->server = s->successor;
+					upstream_put(c);
+				}
+			}
+			upstream_server_clear_mine(s);
+		}
 	}
-	free(ui);
-	from->idle = NULL;
+}
+
+void
+upstream_conf_clear_mine(struct conf *conf)
+{
+	size_t	i, j;
+
+	for (i = 0; i < conf->npools; i++)
+		for (j = 0; j < conf->pools[i]->nservers; j++)
+			upstream_server_clear_mine(conf->pools[i]->servers[j]);
 }

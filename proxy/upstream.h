@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct bufferevent;
+struct conf;
 struct event_base;
 struct server;
 
@@ -33,12 +34,20 @@ struct upstream_conn	*upstream_get(struct event_base *, struct server *,
 void			 upstream_put(struct upstream_conn *);
 /* Closes and frees a connection. */
 void			 upstream_free(struct upstream_conn *);
-/* Returns the number of idle connections to s. */
+/* Returns the number of idle connections to s, on all workers. */
 unsigned		 upstream_idle_count(const struct server *);
-/* Closes every idle connection to s. */
+/* Closes every idle connection to s, on all workers (main thread). */
 void			 upstream_server_clear(struct server *);
-/* Moves the idle connections of from to to (same address, after reload). */
-void			 upstream_server_move(struct server *from,
-			    struct server *to);
+/* Closes the calling worker's idle connections to s. */
+void			 upstream_server_clear_mine(struct server *);
+/* ... and those to every server of a generation. */
+void			 upstream_conf_clear_mine(struct conf *);
+/*
+ * After a reload, on each worker: hands the calling worker's idle
+ * connections to each server of old to its successor (same pool, name
+ * and address), closes the others.
+ */
+void			 upstream_handover(struct conf *old);
+
 
 #endif

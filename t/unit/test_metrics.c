@@ -22,8 +22,6 @@
 #include "metrics.h"
 #include "tap.h"
 
-struct cutover	 cutover;
-
 static uint64_t	 fake_us = 1000000000;
 
 /* The fake clock of the windows. */

@@ -175,9 +175,8 @@ sub run_cutover {
 # Lines of a log that make a test file fail.
 sub _report_lines {
 	my ($text, $alerts) = @_;
-	my $re = $alerts ?
-	    qr/\[alert\]|AddressSanitizer|LeakSanitizer|runtime error:/ :
-	    qr/AddressSanitizer|LeakSanitizer|runtime error:/;
+	my $san = qr/AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:/;
+	my $re = $alerts ? qr/\[alert\]|$san/ : $san;
 	return grep { /$re/ } split /\n/, $text;
 }
 

@@ -1,0 +1,532 @@
+/*
+ * Event-loop threads.
+ *
+ * With workers = 1 (the default) everything runs on the main thread's
+ * loop and nothing here locks.  With N > 1 the main thread is worker 0
+ * and N - 1 threads run a loop each.  The main thread accepts every
+ * client connection and deals them out in turn; a session then lives and
+ * dies on its worker together with its upstream connections, and each
+ * worker keeps its own idle upstream connections per server (an idle
+ * connection is a bufferevent of one loop and must stay on it).
+ *
+ * What the workers share - the balancer's state, servers' counters and
+ * breakers, the live metrics, the health and admin states - is read and
+ * written only under one lock.  The data path takes it for the few calls
+ * that touch that state (route_pick_pool, balancer_pick, pool_server_*,
+ * metrics_request, upstream_get/put); the main thread takes it in each of
+ * its own callbacks (admin, status, health checks, rollouts, breaker
+ * timers, signals), so those see a consistent picture.  The lock is
+ * recursive because a callback holding it may close a session, which
+ * takes it again.
+ *
+ * A worker's objects are touched only by its own thread.  Work for
+ * another thread goes through that thread's queue: accepted connections,
+ * the end of a reload, a server's idle connections to close, shutdown;
+ * and, the other way, a breaker timer to arm or listeners to resume,
+ * which only the main thread may do.  A queue is an array swapped out
+ * whole when its owner drains it, and an eventfd that wakes the owner.
+ */
+#include <sys/eventfd.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "cutover.h"
+#include "log.h"
+#include "session.h"
+#include "upstream.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+enum worker_job_kind {
+	JOB_ACCEPT,		/* a client connection to serve */
+	JOB_RELOAD,		/* move to conf, hand old's idle conns over */
+	JOB_CLEAR,		/* close the idle connections of server */
+	JOB_SHUTDOWN,		/* close idle sessions, finish the rest */
+	JOB_CLOSE_ALL,		/* close every session now */
+	JOB_EXIT,		/* leave the loop */
+	JOB_CALL		/* fn(arg), on the main thread */
+};
+
+struct worker_job {
+	enum worker_job_kind	 kind;
+	int			 fd;
+	int			 salen;
+	struct sockaddr_storage	 ss;
+	const char		*listener;	/* interned: outlives jobs */
+	struct conf		*old;		/* a reference */
+	struct conf		*conf;		/* a reference */
+	struct server		*server;
+	void			(*fn)(void *);
+	void			*arg;
+};
+
+struct worker_queue {
+	pthread_mutex_t		 mtx;
+	struct worker_job	*jobs;		/* filled by other threads */
+	size_t			 n, cap;
+	struct worker_job	*spare;		/* the owner's, being run */
+	size_t			 spare_cap;
+	int			 draining;	/* the owner runs jobs */
+	int			 efd;
+	struct event		*ev;
+	pthread_t		 thread;
+};
+
+int				 worker_threaded;
+_Thread_local struct worker	*worker_self;
+
+static struct worker		*workers;
+static int			 nworkers;
+static unsigned			 worker_next;	/* round robin of accepts */
+static pthread_mutex_t		 worker_mtx;
+
+void
+worker_lock_slow(void)
+{
+	pthread_mutex_lock(&worker_mtx);
+}
+
+void
+worker_unlock_slow(void)
+{
+	pthread_mutex_unlock(&worker_mtx);
+}
+
+/* Appends a job to w's queue and wakes w when the queue was empty. */
+static void
+worker_post(struct worker *w, const struct worker_job *job)
+{
+	struct worker_queue	*q = w->queue;
+	uint64_t		 one = 1;
+	int			 wake;
+
+	pthread_mutex_lock(&q->mtx);
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 64;
+		q->jobs = xreallocarray(q->jobs, q->cap, sizeof *q->jobs);
+	}
+	q->jobs[q->n++] = *job;
+	wake = q->n == 1;
+	pthread_mutex_unlock(&q->mtx);
+	/* The eventfd only counts: a full one (never here) still wakes. */
+	if (wake && write(q->efd, &one, sizeof one) == -1 && errno != EAGAIN)
+		log_error("worker %d: cannot wake: %s", w->id, strerror(errno));
+}
+
+/* Drops a job that came after its worker stopped serving. */
+static void
+worker_discard(struct worker_job *job)
+{
+	switch (job->kind) {
+	case JOB_ACCEPT:
+		close(job->fd);
+		__atomic_sub_fetch(&cutover.connections, 1, __ATOMIC_ACQ_REL);
+		break;
+	case JOB_RELOAD:
+		conf_unref(job->old);
+		conf_unref(job->conf);
+		break;
+	case JOB_CLEAR:
+		conf_unref(job->conf);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Runs one job on the calling worker. */
+static void
+worker_run(struct worker *w, struct worker_job *job)
+{
+	if (w->exiting) {
+		worker_discard(job);
+		return;
+	}
+	switch (job->kind) {
+	case JOB_ACCEPT:
+		session_new(w->base, job->fd, (struct sockaddr *)&job->ss,
+		    job->salen, job->listener);
+		break;
+	case JOB_RELOAD:
+		worker_lock();
+		upstream_handover(job->old);
+		worker_unlock();
+		conf_unref(w->conf);
+		w->conf = job->conf;
+		conf_unref(job->old);
+		break;
+	case JOB_CLEAR:
+		worker_lock();
+		upstream_server_clear_mine(job->server);
+		worker_unlock();
+		conf_unref(job->conf);
+		break;
+	case JOB_SHUTDOWN:
+		session_shutdown_all();
+		break;
+	case JOB_CLOSE_ALL:
+		session_close_all();
+		break;
+	case JOB_EXIT:
+		w->exiting = 1;
+		session_close_all();
+		worker_lock();
+		upstream_conf_clear_mine(w->conf);
+		worker_unlock();
+		conf_unref(w->conf);
+		w->conf = NULL;
+		event_base_loopexit(w->base, NULL);
+		break;
+	case JOB_CALL:
+		worker_lock();
+		job->fn(job->arg);
+		worker_unlock();
+		break;
+	}
+}
+
+/* Runs everything queued for the calling worker. */
+static void
+worker_drain(struct worker *w)
+{
+	struct worker_queue	*q = w->queue;
+	struct worker_job	*jobs;
+	size_t			 i, n, cap;
+
+	/* A job that drains again would run on the array being run. */
+	if (q->draining)
+		return;
+	q->draining = 1;
+	pthread_mutex_lock(&q->mtx);
+	jobs = q->jobs;
+	n = q->n;
+	cap = q->cap;
+	q->jobs = q->spare;
+	q->cap = q->spare_cap;
+	q->n = 0;
+	q->spare = jobs;
+	q->spare_cap = cap;
+	pthread_mutex_unlock(&q->mtx);
+	for (i = 0; i < n; i++)
+		worker_run(w, &jobs[i]);
+	q->draining = 0;
+}
+
+static void
+worker_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	uint64_t	 n;
+
+	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
+		log_error("worker %d: cannot read its queue: %s", w->id,
+		    strerror(errno));
+	worker_drain(w);
+}
+
+/* Gives w a queue that its loop watches. */
+static void
+worker_queue_new(struct worker *w)
+{
+	struct worker_queue	*q;
+
+	q = xcalloc(1, sizeof *q);
+	pthread_mutex_init(&q->mtx, NULL);
+	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("worker %d: eventfd: %s", w->id, strerror(errno));
+	q->ev = event_new(w->base, q->efd, EV_READ | EV_PERSIST,
+	    worker_wake_cb, w);
+	if (q->ev == NULL || event_add(q->ev, NULL) == -1)
+		fatal("worker %d: cannot watch its queue", w->id);
+	w->queue = q;
+}
+
+static void
+worker_queue_free(struct worker *w)
+{
+	struct worker_queue	*q = w->queue;
+
+	if (q == NULL)
+		return;
+	event_free(q->ev);
+	close(q->efd);
+	free(q->jobs);
+	free(q->spare);
+	pthread_mutex_destroy(&q->mtx);
+	free(q);
+	w->queue = NULL;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+
+	worker_self = w;
+	event_base_dispatch(w->base);
+	/* What came after the exit: connections nobody will serve. */
+	worker_drain(w);
+	return (NULL);
+}
+
+void
+worker_init(struct event_base *base, struct conf *conf)
+{
+	pthread_mutexattr_t	attr;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&worker_mtx, &attr);
+	pthread_mutexattr_destroy(&attr);
+	workers = xcalloc(1, sizeof *workers);
+	nworkers = 1;
+	workers[0].base = base;
+	workers[0].conf = conf;
+	worker_self = &workers[0];
+}
+
+int
+worker_start(int n)
+{
+	struct event_config	*evcfg;
+	struct worker		*w;
+	int			 i, rc;
+
+	if (n <= 1)
+		return (0);
+	workers = xreallocarray(workers, n, sizeof *workers);
+	memset(&workers[1], 0, (n - 1) * sizeof *workers);
+	worker_self = &workers[0];
+	worker_queue_new(&workers[0]);
+	for (i = 1; i < n; i++) {
+		w = &workers[i];
+		w->id = i;
+		if ((evcfg = event_config_new()) == NULL)
+			fatal("worker %d: cannot create its event loop", i);
+		event_config_set_flag(evcfg,
+		    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = event_base_new_with_config(evcfg);
+		event_config_free(evcfg);
+		if (w->base == NULL)
+			fatal("worker %d: cannot create its event loop", i);
+		w->conf = conf_ref(workers[0].conf);
+		worker_queue_new(w);
+	}
+	/* From here on the lock is real and the others may run. */
+	worker_threaded = 1;
+	nworkers = n;
+	for (i = 1; i < n; i++) {
+		rc = pthread_create(&workers[i].queue->thread, NULL,
+		    worker_main, &workers[i]);
+		if (rc != 0) {
+			log_error("worker %d: cannot start a thread: %s", i,
+			    strerror(rc));
+			nworkers = i;
+			return (-1);
+		}
+	}
+	log_info("%d workers running", n);
+	return (0);
+}
+
+void
+worker_stop(void)
+{
+	struct worker_job	job;
+	int			i;
+
+	memset(&job, 0, sizeof job);
+	job.kind = JOB_EXIT;
+	for (i = 1; i < nworkers; i++)
+		worker_post(&workers[i], &job);
+	for (i = 1; i < nworkers; i++) {
+		pthread_join(workers[i].queue->thread, NULL);
+		worker_queue_free(&workers[i]);
+		event_base_free(workers[i].base);
+	}
+	/* Calls queued for the main thread, and accepts nobody took. */
+	if (workers[0].queue != NULL) {
+		worker_drain(&workers[0]);
+		worker_queue_free(&workers[0]);
+	}
+	nworkers = 1;
+	worker_threaded = 0;
+}
+
+void
+worker_clear(void)
+{
+	free(workers);
+	workers = NULL;
+	worker_self = NULL;
+	pthread_mutex_destroy(&worker_mtx);
+}
+
+int
+worker_count(void)
+{
+	return (nworkers);
+}
+
+void
+worker_dispatch(int fd, const struct sockaddr *sa, int salen,
+    const char *listener)
+{
+	struct worker_job	 job;
+	struct worker		*w;
+
+	w = &workers[worker_next++ % (unsigned)nworkers];
+	if (w == worker_self) {
+		session_new(w->base, fd, sa, salen, listener);
+		return;
+	}
+	memset(&job, 0, sizeof job);
+	job.kind = JOB_ACCEPT;
+	job.fd = fd;
+	job.salen = salen;
+	if ((size_t)salen <= sizeof job.ss)
+		memcpy(&job.ss, sa, salen);
+	job.listener = listener;
+	worker_post(w, &job);
+}
+
+void
+worker_reload(struct conf *old, struct conf *conf)
+{
+	struct worker_job	job;
+	int			i;
+
+	upstream_handover(old);
+	workers[0].conf = conf;
+	memset(&job, 0, sizeof job);
+	job.kind = JOB_RELOAD;
+	for (i = 1; i < nworkers; i++) {
+		job.old = conf_ref(old);
+		job.conf = conf_ref(conf);
+		worker_post(&workers[i], &job);
+	}
+}
+
+/* Posts a job without arguments to every worker but the main thread. */
+static void
+worker_post_others(enum worker_job_kind kind)
+{
+	struct worker_job	job;
+	int			i;
+
+	memset(&job, 0, sizeof job);
+	job.kind = kind;
+	for (i = 1; i < nworkers; i++)
+		worker_post(&workers[i], &job);
+}
+
+void
+worker_shutdown(void)
+{
+	session_shutdown_all();
+	worker_post_others(JOB_SHUTDOWN);
+}
+
+void
+worker_close_all(void)
+{
+	session_close_all();
+	worker_post_others(JOB_CLOSE_ALL);
+}
+
+/*
+ * Has every worker but the caller close its idle upstream connections to
+ * s.  Each job holds a reference to s's generation, which keeps s alive:
+ * a deleted server is freed only once its generation is otherwise unused.
+ */
+void
+worker_clear_server(struct server *s)
+{
+	struct worker_job	job;
+	int			i;
+
+	memset(&job, 0, sizeof job);
+	job.kind = JOB_CLEAR;
+	job.server = s;
+	for (i = 0; i < nworkers; i++) {
+		if (&workers[i] == worker_self)
+			continue;
+		job.conf = conf_ref(s->pool->conf);
+		worker_post(&workers[i], &job);
+	}
+}
+
+void
+worker_run_main(void (*fn)(void *), void *arg)
+{
+	struct worker_job	job;
+
+	if (!worker_threaded || worker_self == &workers[0]) {
+		worker_lock();
+		fn(arg);
+		worker_unlock();
+		return;
+	}
+	memset(&job, 0, sizeof job);
+	job.kind = JOB_CALL;
+	job.fn = fn;
+	job.arg = arg;
+	worker_post(&workers[0], &job);
+}
+
+void
+worker_main_drain(void)
+{
+	if (workers != NULL && workers[0].queue != NULL)
+		worker_drain(&workers[0]);
+}
+
+static void
+worker_gone_cb(void *arg)
+{
+	if (cutover.shutting_down &&
+	    __atomic_load_n(&cutover.connections, __ATOMIC_ACQUIRE) == 0)
+		event_base_loopexit(cutover.base, NULL);
+}
+
+void
+worker_sessions_gone(void)
+{
+	worker_run_main(worker_gone_cb, NULL);
+}
+
+void
+worker_counts_of(int i, struct worker_counts *t)
+{
+	const struct worker_counts	*c = &workers[i].counts;
+
+	t->sessions = __atomic_load_n(&c->sessions, __ATOMIC_RELAXED);
+	t->reading = __atomic_load_n(&c->reading, __ATOMIC_RELAXED);
+	t->active = __atomic_load_n(&c->active, __ATOMIC_RELAXED);
+	t->idle = __atomic_load_n(&c->idle, __ATOMIC_RELAXED);
+	t->requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
+}
+
+void
+worker_totals(struct worker_counts *t)
+{
+	struct worker_counts	c;
+	int			i;
+
+	memset(t, 0, sizeof *t);
+	for (i = 0; workers != NULL && i < nworkers; i++) {
+		worker_counts_of(i, &c);
+		t->sessions += c.sessions;
+		t->reading += c.reading;
+		t->active += c.active;
+		t->idle += c.idle;
+		t->requests += c.requests;
+	}
+}

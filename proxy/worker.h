@@ -1,0 +1,100 @@
+/*
+ * Event-loop threads (the `workers` key).  See worker.c for the model:
+ * the main thread is worker 0, every worker owns its sessions and
+ * upstream connections, shared state is touched under one lock.
+ */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <sys/socket.h>
+
+#include <stdint.h>
+
+struct conf;
+struct server;
+struct event_base;
+
+/* Per worker figures, written by their worker only; see worker_totals. */
+struct worker_counts {
+	unsigned	sessions;
+	unsigned	reading;
+	unsigned	active;
+	unsigned	idle;
+	uint64_t	requests;
+};
+
+struct worker {
+	int			 id;
+	struct event_base	*base;
+	struct conf		*conf;	/* the generation new requests take */
+	struct worker_counts	 counts;
+	int			 exiting;	/* serves no more */
+	struct worker_queue	*queue;	/* work handed over by other threads */
+};
+
+/* Nonzero once more than one worker runs: the lock is real then. */
+extern int			 worker_threaded;
+/* The worker of the calling thread. */
+extern _Thread_local struct worker *worker_self;
+
+/* Makes the main thread worker 0 on base, with conf; before anything. */
+void	 worker_init(struct event_base *, struct conf *);
+/* Starts workers 1 .. n-1; -1 when a thread cannot be made. */
+int	 worker_start(int n);
+/* Closes every worker's sessions, stops and joins the threads. */
+void	 worker_stop(void);
+/* Frees what worker_init() made; the very last thing. */
+void	 worker_clear(void);
+/* Number of workers running, the main thread included. */
+int	 worker_count(void);
+
+/* Gives an accepted client connection to the next worker in turn. */
+void	 worker_dispatch(int fd, const struct sockaddr *, int salen,
+	    const char *listener);
+/* After a reload: every worker moves to conf and hands old's idle
+   upstream connections to the servers that stay. */
+void	 worker_reload(struct conf *old, struct conf *conf);
+/* Has every other worker close its idle upstream connections to s. */
+void	 worker_clear_server(struct server *);
+/* Graceful shutdown: every worker closes its idle connections. */
+void	 worker_shutdown(void);
+/* shutdown_grace ran out: every worker closes all its connections. */
+void	 worker_close_all(void);
+
+/* Runs fn(arg) on the main thread, under the lock; at once from it. */
+void	 worker_run_main(void (*fn)(void *), void *arg);
+/* Runs what other threads queued for the main thread; main only. */
+void	 worker_main_drain(void);
+/* Tells the main thread that a worker's last session closed. */
+void	 worker_sessions_gone(void);
+
+/* The figures of worker i, and their sums over all workers. */
+void	 worker_counts_of(int, struct worker_counts *);
+void	 worker_totals(struct worker_counts *);
+
+/* Adds n to one of the calling worker's figures. */
+static inline void
+worker_count_add(unsigned *field, int n)
+{
+	__atomic_store_n(field, *field + n, __ATOMIC_RELAXED);
+}
+
+/* The lock around state all workers share; recursive; free at 1 worker. */
+void	 worker_lock_slow(void);
+void	 worker_unlock_slow(void);
+
+static inline void
+worker_lock(void)
+{
+	if (worker_threaded)
+		worker_lock_slow();
+}
+
+static inline void
+worker_unlock(void)
+{
+	if (worker_threaded)
+		worker_unlock_slow();
+}
+
+#endif

@@ -1,0 +1,172 @@
+#!/usr/bin/perl
+# workers = 2: connections are dealt to both event-loop threads, the split
+# stays exact across them, upstream connections are reused per worker, a
+# reload under load loses nothing and reaches both, a breaker opened by
+# traffic on either worker recovers on its timer, maint closes the idle
+# connections of every worker, max_connections counts them all, and a
+# graceful shutdown lets requests in flight on both finish.
+
+use strict;
+use warnings;
+use Test::More tests => 22;
+use Cutover::Test;
+use Time::HiRes qw(time sleep);
+
+my $blue = start_backend(name => 'blue');
+my $green = start_backend(name => 'green');
+my $dead = free_port();		# nothing listens there
+my $port = free_port();
+my $sock = tmpdir() . '/workers.sock';
+
+sub conf {
+	my ($split) = @_;
+	return <<"EOF";
+[global]
+workers = 2
+shutdown_grace = 10s
+admin_socket = $sock
+status_listen = off
+
+[listener web]
+bind = 127.0.0.1:$port
+
+[pool blue]
+server = b1 127.0.0.1:@{[$blue->port]}
+keepalive = 64
+
+[pool green]
+server = g1 127.0.0.1:@{[$green->port]}
+
+[pool flaky]
+server = ok 127.0.0.1:@{[$blue->port]}
+server = dead 127.0.0.1:$dead
+breaker_failures = 2
+breaker_recovery = 500ms
+retries = 1
+
+[route app]
+split = $split
+
+[route flaky]
+host = flaky.test
+split = flaky 1
+EOF
+}
+
+my $cv = start_cutover(conf => conf('blue 90, green 10'));
+like($cv->admin('show info'), qr/^workers: 2 \(sessions/m,
+    'show info reports 2 workers');
+
+# 40 connections of 50 requests: dealt in turn to both workers.
+my $res = run_parallel(port => $port, conns => 40, requests => 50,
+    headers => [Host => 'app.test']);
+is($res->{ok}, 2000, 'all 2,000 requests over 40 connections answered');
+is($res->{errors}, 0, 'no errors');
+is($res->{backends}{blue} // 0, 1800, 'exactly 90% to blue across workers');
+is($res->{backends}{green} // 0, 200, 'exactly 10% to green');
+my ($reqs) = $cv->admin('show info') =~ /^workers: 2 .*; requests (\d+, \d+)\)/m;
+my @per = split /, /, $reqs // '0, 0';
+ok($per[0] >= 500 && $per[1] >= 500,
+    "both workers served requests ($reqs)");
+my %conns = map { /conn=(\d+)/ ? ($1 => 1) : () } $blue->requests;
+ok(keys(%conns) <= 80,
+    'blue saw ' . keys(%conns) . ' connections for 1,800 requests: reused');
+my ($idle) = $cv->admin('show pools') =~ /^\s+b1\s.*\s(\d+)$/m;
+ok(defined $idle && $idle > 0, "idle upstream connections kept ($idle)");
+
+# maint closes the idle connections of both workers.
+$cv->admin('set server blue/b1 maint');
+($idle) = $cv->admin('show pools') =~ /^\s+b1\s.*\s(\d+)$/m;
+is($idle, 0, 'maint closes the idle upstream connections of every worker');
+$cv->admin('set server blue/b1 ready');
+
+# Reloads under load: nothing lost, the new split on both workers.
+my $pid = fork // die "fork: $!";
+if ($pid == 0) {
+	$SIG{TERM} = sub { exit 0 };
+	for (my $i = 1; ; $i++) {
+		open my $fh, '>', $cv->conf_path or exit 1;
+		print $fh conf($i % 2 ? 'blue 50, green 50' : 'blue 90, green 10');
+		close $fh;
+		kill 'HUP', $cv->pid;
+		sleep 0.05;
+	}
+}
+$res = run_parallel(port => $port, conns => 20, requests => 400,
+    headers => [Host => 'app.test']);
+kill 'TERM', $pid;
+waitpid $pid, 0;
+my $reloads = () = $cv->log =~ /config reloaded/g;
+is($res->{ok}, 8000, "$reloads reloads during 8,000 requests: all answered");
+is($res->{errors}, 0, 'none failed');
+ok($reloads >= 3 && $cv->log !~ /reload refused/,
+    'several reloads ran, none refused');
+# The last config has blue 90, green 10; set 50/50 once more.
+open my $fh, '>', $cv->conf_path or die;
+print $fh conf('blue 50, green 50');
+close $fh;
+my $mark = $cv->log_mark;
+$cv->reload;
+ok($cv->wait_log(qr/config reloaded/, from => $mark), 'reloaded to 50/50');
+sleep 0.1;
+$res = run_parallel(port => $port, conns => 10, requests => 20,
+    headers => [Host => 'app.test']);
+is($res->{backends}{green} // 0, 100,
+    'the new split holds exactly on connections of both workers');
+
+# Connect failures on both workers open the breaker; its timer (the main
+# thread's) lets a probe through after breaker_recovery.
+$mark = $cv->log_mark;
+$res = run_parallel(port => $port, conns => 8, requests => 5,
+    headers => [Host => 'flaky.test']);
+is($res->{errors}, 0, 'a dead server in the pool: retried, no errors');
+ok($cv->wait_log(qr/server dead: breaker open/, from => $mark),
+    'the breaker of the dead server opens');
+ok($cv->wait_log(qr/server dead: breaker half-open/, from => $mark,
+    timeout => 3), 'and goes half-open after breaker_recovery');
+
+# A graceful shutdown with requests in flight on both workers.
+my @busy;
+for (1 .. 4) {
+	my $c = http_client($port, timeout => 10);
+	$c->send("GET /?delay=800 HTTP/1.1\r\nHost: app.test\r\n\r\n");
+	push @busy, $c;
+}
+sleep 0.3;
+$cv->signal('TERM');
+my $done = grep {
+	my $r = $_->response(timeout => 10);
+	$r->{status} == 200 && $r->{complete}
+} @busy;
+is($done, 4, 'SIGTERM: the four requests in flight complete');
+is($cv->wait_exit(timeout => 10), 0, 'and cutover exits 0');
+
+# max_connections counts the connections of every worker.
+my $p2 = free_port();
+my $cv2 = start_cutover(conf => <<"EOF");
+[global]
+workers = 2
+max_connections = 3
+
+[listener web]
+bind = 127.0.0.1:$p2
+
+[pool blue]
+server = b1 127.0.0.1:@{[$blue->port]}
+
+[route app]
+split = blue 1
+EOF
+my @held = map { http_client($p2) } 1 .. 3;
+my $ok = grep {
+	my $r = $_->request("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	$r->{status} == 200
+} @held;
+is($ok, 3, 'three connections at max_connections = 3 are served');
+my $fourth = http_client($p2, timeout => 5);
+$fourth->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+my $r = $fourth->response(timeout => 0.5);
+ok(!$r->{complete}, 'a fourth waits in the backlog');
+$held[0]->close;
+$r = $fourth->response(timeout => 5);
+is($r->{status}, 200, 'and is served once one of the three closes');

@@ -18,15 +18,16 @@ set ytics nomirror
 set linetype 1 lc rgb '#1b9e77'
 set linetype 2 lc rgb '#d95f02'
 set linetype 3 lc rgb '#7570b3'
-set linetype 4 lc rgb '#999999'
+set linetype 4 lc rgb '#e7298a'
+set linetype 5 lc rgb '#999999'
 
-set multiplot layout 2,1 title 'cutover vs HAProxy vs nginx (1 worker each; median of runs)'
+set multiplot layout 2,1 title 'cutover vs HAProxy vs nginx (1 worker each, and cutover with 2; median of runs)'
 set title 'throughput (requests per second, higher is better)'
 set format y '%.0f'
-plot for [i=2:5] dir.'/chart-rps.dat' using i:xtic(1) title columnheader(i)
+plot for [i=2:6] dir.'/chart-rps.dat' using i:xtic(1) title columnheader(i)
 set title 'p99 latency (ms, log scale, lower is better)'
 set logscale y
 set yrange [0.1:*]
 set format y '%g'
-plot for [i=2:5] dir.'/chart-p99.dat' using i:xtic(1) title columnheader(i)
+plot for [i=2:6] dir.'/chart-p99.dat' using i:xtic(1) title columnheader(i)
 unset multiplot

@@ -12,7 +12,7 @@ use warnings;
 my ($tsv, $out) = @ARGV;
 die "usage: report.pl RESULTS.TSV OUTDIR\n" unless defined $out;
 
-my @order = qw(cutover haproxy nginx direct);
+my @order = qw(cutover cutover-w2 haproxy nginx direct);
 my %desc = (
 	'small-50'  => '100-byte responses, 50 keep-alive connections',
 	'small-400' => '100-byte responses, 400 keep-alive connections',
@@ -142,7 +142,10 @@ for my $p (@profiles) {
 			    "\"$_\": " . jnum($m->{$_}) } qw(rps p50_us p99_us
 			    cpu_s_per_1k cpu_user_s_per_1k cpu_sys_s_per_1k
 			    rss_kb)) . " },\n";
-			for my $ref (['vs_haproxy', $h], ['vs_direct', $x]) {
+			my @refs = (['vs_haproxy', $h], ['vs_direct', $x]);
+			push @refs, ['vs_cutover', $med{$p}{cutover}]
+			    if $t eq 'cutover-w2';
+			for my $ref (@refs) {
 				my ($name, $b) = @$ref;
 				$s .= "          \"$name\": { " . join(', ', map {
 				    "\"$_\": " . jnum(ratio($m->{$_}, $b && $b->{$_}), '%.3f')
@@ -201,6 +204,11 @@ if (@thr) {
 		}
 	}
 	print $md "\n";
+	my @w2 = grep { $med{$_}{'cutover-w2'} && $med{$_}{cutover} } @thr;
+	print $md "cutover with workers = 2 over workers = 1 (req/s): ",
+	    join(', ', map { "$_ " . fmt_ratio(ratio(
+	    $med{$_}{'cutover-w2'}{rps}, $med{$_}{cutover}{rps})) . '×' } @w2),
+	    ".\n\n" if @w2;
 }
 for my $p (grep { /^idle-/ } @profiles) {
 	my ($n) = $p =~ /(\d+)/;

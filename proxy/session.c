@@ -8,6 +8,12 @@
  * the socket reads meanwhile.  Requests are handled one at a time, so
  * pipelined requests wait in the client's input and are answered in order.
  *
+ * A keep-alive connection idle between requests for IDLE_REDUCE_MS is
+ * reduced to a struct session_idle: its bufferevent, buffers and timer are
+ * freed and only the socket, the peer and a plain event with what is left
+ * of keepalive_timeout stay.  The client's next bytes build a new session
+ * that reads them.
+ *
  * Functions that may close the session return -1 after doing so; their
  * callers return at once without touching it.
  */
@@ -29,6 +35,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "balancer.h"
 #include "conf.h"
@@ -57,6 +64,20 @@
 #define FLUSH_ROUNDS	16		/* direct write rounds per event */
 #define STICKY_MAX_AGE	(30 * 86400)
 
+/*
+ * Idle time after which a keep-alive connection between requests gives
+ * back all it holds but its socket: about 1.6 KiB of session, bufferevent,
+ * evbuffers and timer, against some 200 bytes reduced.  A busy client's
+ * next request comes far sooner, so its session stays whole and the
+ * request path allocates nothing; a connection idle this long pays some
+ * 10,000 instructions, a peek and one more trip through the loop (no
+ * epoll_ctl) when its next request wakes it.  Short, because freed memory
+ * is reused but not returned to the system: the connections answered
+ * within the last IDLE_REDUCE_MS are whole at once, and the peak of a
+ * burst of them stays in the RSS.
+ */
+#define IDLE_REDUCE_MS	20
+
 enum session_state {
 	SESSION_READ_HEAD,	/* waiting for a request head */
 	SESSION_CONNECTING,	/* connecting to the server */
@@ -75,10 +96,17 @@ enum body_kind {
 enum timer_kind {
 	TIMER_NONE,
 	TIMER_IDLE,		/* keepalive_timeout between requests */
+	TIMER_REDUCE,		/* its first IDLE_REDUCE_MS, then reduce */
 	TIMER_HEADER,		/* client_header_timeout */
 	TIMER_CONNECT,		/* connect_timeout */
 	TIMER_RESPONSE,		/* response_timeout to the first byte */
 	TIMER_LINGER		/* flushing before close */
+};
+
+union session_peer {
+	struct sockaddr		sa;
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
 };
 
 /* One client connection; owned by the session list. */
@@ -89,13 +117,10 @@ struct session {
 	struct upstream_conn	*up;		/* borrowed for a request */
 	struct event		*timer;
 	enum timer_kind		 timer_kind;
+	long			 idle_left;	/* keepalive_timeout left, ms */
 	enum session_state	 state;
 	const char		*listener;	/* interned by listener.c */
-	union {
-		struct sockaddr		sa;
-		struct sockaddr_in	sin;
-		struct sockaddr_in6	sin6;
-	}			 peer;
+	union session_peer	 peer;
 	char			 peer_ip[INET6_ADDRSTRLEN];
 	unsigned		 nrequests;
 
@@ -144,8 +169,26 @@ struct session {
 	unsigned		 close_after:1;		/* shutdown: close when done */
 };
 
+/*
+ * A client connection idle between requests, reduced to what its next
+ * request needs; owned by its worker's idle list, where it counts as an
+ * idle session.  The event is embedded so that one small allocation is
+ * all an idle connection holds.
+ */
+struct session_idle {
+	TAILQ_ENTRY(session_idle) entry;
+	struct event		 ev;		/* readable, or time is up */
+	const char		*listener;
+	union session_peer	 peer;
+	unsigned		 nrequests;
+	uint64_t		 deadline;	/* keepalive_timeout ends, us */
+};
+
 /* The calling worker's sessions; TAILQ_INIT'ed by its first one. */
 static _Thread_local TAILQ_HEAD(session_list, session) sessions;
+/* ... and its reduced ones, the same way. */
+static _Thread_local TAILQ_HEAD(session_idle_list, session_idle)
+    idle_sessions;
 
 /*
  * Parsed heads are big (offsets of up to HTTP_MAX_HEADERS headers) and
@@ -200,7 +243,9 @@ static void	session_access_log(struct session *);
 static int	session_abort(struct session *, const char *);
 static int	session_check_first_chunk(struct session *);
 static void	session_close(struct session *, const char *);
+static void	session_free(struct session *);
 static void	session_gone(void);
+static void	session_idle_cb(evutil_socket_t, short, void *);
 
 static const char *
 session_state_name(enum session_state st)
@@ -232,7 +277,8 @@ session_bucket(enum session_state st, enum timer_kind tk)
 
 	if (st != SESSION_READ_HEAD)
 		return (&c->active);
-	return (tk == TIMER_IDLE ? &c->idle : &c->reading);
+	return (tk == TIMER_IDLE || tk == TIMER_REDUCE ? &c->idle :
+	    &c->reading);
 }
 
 /* Moves s from one bucket to another as its state or timer changes. */
@@ -430,9 +476,28 @@ session_client_timeouts(struct session *s, int reading_body)
 	bufferevent_set_timeouts(s->cbev, reading_body ? &rtv : NULL, &wtv);
 }
 
-void
-session_new(struct event_base *base, int fd, const struct sockaddr *sa,
-    int salen, const char *listener)
+/* Writes a client's address as logs and X-Forwarded-For show it. */
+static void
+session_peer_text(const struct sockaddr *sa, char *buf, size_t size)
+{
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    buf, size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, size);
+	else
+		snprintf(buf, size, "unix");
+}
+
+/*
+ * Sets up a session reading a request head on a client socket, its timer
+ * armed as tk for ms.  Returns NULL when it cannot; fd stays the caller's
+ * then, else the session owns it.
+ */
+static struct session *
+session_start(struct event_base *base, int fd, const struct sockaddr *sa,
+    int salen, const char *listener, enum timer_kind tk, long ms)
 {
 	struct session	*s;
 	size_t		 rhigh;
@@ -442,22 +507,12 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 	s->listener = listener;
 	if ((size_t)salen <= sizeof s->peer)
 		memcpy(&s->peer, sa, salen);
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    s->peer_ip, sizeof s->peer_ip);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr, s->peer_ip,
-		    sizeof s->peer_ip);
-	else
-		snprintf(s->peer_ip, sizeof s->peer_ip, "unix");
+	session_peer_text(sa, s->peer_ip, sizeof s->peer_ip);
 	s->cbev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->cbev == NULL) {
 		log_error("client %s: cannot set up connection", s->peer_ip);
-		close(fd);
 		free(s);
-		session_gone();
-		return;
+		return (NULL);
 	}
 	s->timer = evtimer_new(base, session_timer_cb, s);
 	rhigh = worker_self->conf->max_header_size + 1;
@@ -472,14 +527,25 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 	bufferevent_enable(s->cbev, EV_READ);
 	session_client_timeouts(s, 0);
 	s->state = SESSION_READ_HEAD;
-	s->timer_kind = TIMER_HEADER;
+	s->timer_kind = tk;
 	worker_count_add(session_bucket(s->state, s->timer_kind), 1);
-	session_timer(s, TIMER_HEADER,
-	    worker_self->conf->client_header_timeout);
+	session_timer(s, tk, ms);
 	if (sessions.tqh_last == NULL)
 		TAILQ_INIT(&sessions);
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
 	worker_count_add(&worker_self->counts.sessions, 1);
+	return (s);
+}
+
+void
+session_new(struct event_base *base, int fd, const struct sockaddr *sa,
+    int salen, const char *listener)
+{
+	if (session_start(base, fd, sa, salen, listener, TIMER_HEADER,
+	    worker_self->conf->client_header_timeout) == NULL) {
+		close(fd);
+		session_gone();
+	}
 }
 
 static void
@@ -595,13 +661,153 @@ session_close(struct session *s, const char *reason)
 	    s->nrequests, reason);
 	s->head_in_input = 0;
 	session_reset_request(s);
+	session_free(s);
+	session_gone();
+}
+
+/* Frees a session that holds no request; its socket goes with cbev's. */
+static void
+session_free(struct session *s)
+{
 	event_free(s->timer);
 	bufferevent_free(s->cbev);
 	TAILQ_REMOVE(&sessions, s, entry);
 	worker_count_add(&worker_self->counts.sessions, -1);
 	worker_count_add(session_bucket(s->state, s->timer_kind), -1);
 	free(s);
+}
+
+/*
+ * Waits ms (keepalive_timeout) for the next request, reducing the session
+ * after IDLE_REDUCE_MS of it.
+ */
+static void
+session_keepalive(struct session *s, long ms)
+{
+	if (ms > IDLE_REDUCE_MS) {
+		s->idle_left = ms - IDLE_REDUCE_MS;
+		session_timer(s, TIMER_REDUCE, IDLE_REDUCE_MS);
+	} else
+		session_timer(s, TIMER_IDLE, ms);
+}
+
+/*
+ * Reduces a session idle between requests to a struct session_idle that
+ * keeps the socket and the rest of keepalive_timeout.  Called from the
+ * session's timer; the session is gone when it returns, unless the last
+ * response is still leaving for a slow client, which is looked at again
+ * later.
+ */
+static void
+session_reduce(struct session *s)
+{
+	struct session_idle	*i;
+	struct timeval		 tv;
+	int			 fd = bufferevent_getfd(s->cbev);
+
+	if (s->state != SESSION_READ_HEAD || s->req != NULL ||
+	    s->client_eof || s->close_after ||
+	    evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(s->cbev)) != 0) {
+		session_keepalive(s, s->idle_left);
+		return;
+	}
+	i = xmalloc(sizeof *i);
+	i->listener = s->listener;
+	i->peer = s->peer;
+	i->nrequests = s->nrequests;
+	i->deadline = cutover_now_us() + (uint64_t)s->idle_left * 1000;
+	tv.tv_sec = s->idle_left / 1000;
+	tv.tv_usec = (s->idle_left % 1000) * 1000;
+	/*
+	 * Watched by the new event before the bufferevent lets go of it, so
+	 * that epoll is not told to drop the socket and take it back.
+	 */
+	event_assign(&i->ev, s->base, fd, EV_READ | EV_PERSIST,
+	    session_idle_cb, i);
+	event_add(&i->ev, &tv);
+	if (idle_sessions.tqh_last == NULL)
+		TAILQ_INIT(&idle_sessions);
+	TAILQ_INSERT_TAIL(&idle_sessions, i, entry);
+	log_debug("client %s: idle after %u requests, reduced", s->peer_ip,
+	    s->nrequests);
+	/* The socket is the idle record's: freeing cbev must not close it. */
+	bufferevent_setfd(s->cbev, -1);
+	session_free(s);
+	worker_count_add(&worker_self->counts.sessions, 1);
+	worker_count_add(&worker_self->counts.idle, 1);
+}
+
+/* Frees an idle record; its event is stopped, its socket closed or taken. */
+static void
+session_idle_free(struct session_idle *i)
+{
+	TAILQ_REMOVE(&idle_sessions, i, entry);
+	worker_count_add(&worker_self->counts.sessions, -1);
+	worker_count_add(&worker_self->counts.idle, -1);
+	free(i);
+}
+
+/* Closes an idle connection; session_close() for a reduced one. */
+static void
+session_idle_close(struct session_idle *i, const char *reason)
+{
+	char	ip[INET6_ADDRSTRLEN];
+
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		session_peer_text(&i->peer.sa, ip, sizeof ip);
+		log_debug("client %s: closed after %u requests: %s", ip,
+		    i->nrequests, reason);
+	}
+	event_del(&i->ev);
+	close(event_get_fd(&i->ev));
+	session_idle_free(i);
 	session_gone();
+}
+
+/*
+ * An idle connection's socket is readable (a request, an EOF or a reset)
+ * or keepalive_timeout ran out.  A new session takes the socket over and
+ * reads the request as it would have if never reduced.
+ */
+static void
+session_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_idle	*i = arg;
+	struct session		*s;
+	uint64_t		 now = cutover_now_us();
+	ssize_t			 n;
+	char			 c;
+
+	if (!(what & EV_READ)) {
+		session_idle_close(i, "keepalive_timeout");
+		return;
+	}
+	/*
+	 * Most keep-alive connections end here, closed by the client: a peek
+	 * tells that from a request without building a session and a 4 KiB
+	 * read buffer only to close them.
+	 */
+	if ((n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT)) == 0) {
+		session_idle_close(i, "client closed");
+		return;
+	}
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			session_idle_close(i, strerror(errno));
+		return;
+	}
+	/* cbev watches the socket before i->ev stops: no epoll change. */
+	s = session_start(event_get_base(&i->ev), fd, &i->peer.sa,
+	    sizeof i->peer, i->listener, TIMER_IDLE, i->deadline > now ?
+	    (long)((i->deadline - now + 999) / 1000) : 0);
+	if (s == NULL) {
+		session_idle_close(i, "cannot set up connection");
+		return;
+	}
+	s->nrequests = i->nrequests;
+	event_del(&i->ev);
+	session_idle_free(i);
 }
 
 /*
@@ -1241,7 +1447,7 @@ session_read_head(struct session *s)
 			return (session_linger(s));
 		return (0);
 	}
-	if (s->timer_kind == TIMER_IDLE)
+	if (s->timer_kind == TIMER_IDLE || s->timer_kind == TIMER_REDUCE)
 		session_timer(s, TIMER_HEADER,
 		    worker_self->conf->client_header_timeout);
 	if (s->req == NULL)
@@ -1439,7 +1645,7 @@ session_end_request(struct session *s)
 	}
 	session_reset_request(s);
 	session_set_state(s, SESSION_READ_HEAD);
-	session_timer(s, TIMER_IDLE, worker_self->conf->keepalive_timeout);
+	session_keepalive(s, worker_self->conf->keepalive_timeout);
 	/* A pipelined request may be waiting already. */
 	return (session_read_head(s));
 }
@@ -1890,12 +2096,17 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct session	*s = arg;
 	enum timer_kind	 kind = s->timer_kind;
 
+	/* Counted by its timer: a close must not take it off idle twice. */
+	session_recount(s, s->state, TIMER_NONE);
 	s->timer_kind = TIMER_NONE;
 	switch (kind) {
 	case TIMER_NONE:
 		break;
 	case TIMER_IDLE:
 		session_close(s, "keepalive_timeout");
+		break;
+	case TIMER_REDUCE:
+		session_reduce(s);
 		break;
 	case TIMER_HEADER:
 		if (evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
@@ -1921,8 +2132,11 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 void
 session_shutdown_all(void)
 {
-	struct session	*s, *next;
+	struct session		*s, *next;
+	struct session_idle	*i;
 
+	while ((i = TAILQ_FIRST(&idle_sessions)) != NULL)
+		session_idle_close(i, "shutting down");
 	TAILQ_FOREACH_SAFE(s, &sessions, entry, next) {
 		s->close_after = 1;
 		s->keepalive = 0;
@@ -1935,8 +2149,11 @@ session_shutdown_all(void)
 void
 session_close_all(void)
 {
-	struct session	*s;
+	struct session		*s;
+	struct session_idle	*i;
 
+	while ((i = TAILQ_FIRST(&idle_sessions)) != NULL)
+		session_idle_close(i, "shutdown_grace ran out");
 	while ((s = TAILQ_FIRST(&sessions)) != NULL)
 		session_close(s, "shutdown_grace ran out");
 	while (msg_ncache > 0)

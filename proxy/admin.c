@@ -917,7 +917,13 @@ admin_sweep_cb_locked(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		*rp = r->next;
-		upstream_server_clear(r->server);
+		/*
+		 * del server cleared every worker's idle list and marked the
+		 * server retired, so none refills; the clear jobs it posted
+		 * held the generation, so they have run.  Posting more here
+		 * would hand the workers a server freed the next line.
+		 */
+		upstream_server_clear_mine(r->server);
 		conf_server_free(r->server);
 		conf_unref(r->conf);
 		free(r);
@@ -1437,7 +1443,8 @@ admin_close(void)
 		admin_client_free(c);
 	while ((r = admin_retired) != NULL) {
 		admin_retired = r->next;
-		upstream_server_clear(r->server);
+		/* The other workers are stopped: see admin_sweep_cb_locked. */
+		upstream_server_clear_mine(r->server);
 		conf_server_free(r->server);
 		conf_unref(r->conf);
 		free(r);

@@ -97,11 +97,19 @@ listener_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	/* Counted here, so that the limit holds while workers catch up. */
-	n = __atomic_add_fetch(&cutover.connections, 1, __ATOMIC_ACQ_REL);
+	n = __atomic_add_fetch(&cutover.connections, 1, __ATOMIC_SEQ_CST);
 	cutover.accepted++;
 	worker_dispatch(fd, sa, salen, l->name);
-	if (n >= (unsigned)cutover.conf->max_connections)
+	if (n >= (unsigned)cutover.conf->max_connections) {
 		listener_pause_all();
+		/*
+		 * A worker may have closed a connection, this one even,
+		 * before the pause showed: it asked for no resume.
+		 */
+		if (__atomic_load_n(&cutover.connections, __ATOMIC_SEQ_CST) <
+		    (unsigned)cutover.conf->max_connections)
+			listener_resume_all();
+	}
 }
 
 /* Logs an accept error; EMFILE and friends must not spin the loop. */
@@ -272,7 +280,8 @@ listener_pause_all(void)
 		return;
 	for (l = listeners; l != NULL; l = l->next)
 		evconnlistener_disable(l->el);
-	__atomic_store_n(&listeners_paused, 1, __ATOMIC_RELEASE);
+	/* Ordered with the count (listener_accept_cb, session_gone). */
+	__atomic_store_n(&listeners_paused, 1, __ATOMIC_SEQ_CST);
 	if (!cutover.shutting_down)
 		log_warn("max_connections reached: not accepting for now");
 }
@@ -304,7 +313,7 @@ listener_close_all(void)
 int
 listener_paused(void)
 {
-	return (__atomic_load_n(&listeners_paused, __ATOMIC_ACQUIRE));
+	return (__atomic_load_n(&listeners_paused, __ATOMIC_SEQ_CST));
 }
 
 unsigned

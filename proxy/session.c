@@ -551,7 +551,10 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 static void
 session_resume_cb(void *arg)
 {
-	listener_resume_all();
+	/* Queued a while ago: the listeners may have filled up since. */
+	if (__atomic_load_n(&cutover.connections, __ATOMIC_SEQ_CST) <
+	    (unsigned)cutover.conf->max_connections)
+		listener_resume_all();
 }
 
 /*
@@ -564,7 +567,7 @@ session_gone(void)
 {
 	unsigned	n;
 
-	n = __atomic_sub_fetch(&cutover.connections, 1, __ATOMIC_ACQ_REL);
+	n = __atomic_sub_fetch(&cutover.connections, 1, __ATOMIC_SEQ_CST);
 	if (listener_paused() &&
 	    n < (unsigned)worker_self->conf->max_connections)
 		worker_run_main(session_resume_cb, NULL);
@@ -2129,19 +2132,41 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Whether the client sent bytes not read yet.  A worker may run a
+ * connection's accept and the shutdown in one go, before the request that
+ * waits in the socket was read: such a session is not idle.
+ */
+static int
+session_input_pending(struct session *s)
+{
+	char	c;
+
+	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0)
+		return (1);
+	return (recv(bufferevent_getfd(s->cbev), &c, 1,
+	    MSG_PEEK | MSG_DONTWAIT) > 0);
+}
+
 void
 session_shutdown_all(void)
 {
 	struct session		*s, *next;
 	struct session_idle	*i;
+	char			 c;
 
-	while ((i = TAILQ_FIRST(&idle_sessions)) != NULL)
-		session_idle_close(i, "shutting down");
+	/* A request already in the socket is served, as below. */
+	while ((i = TAILQ_FIRST(&idle_sessions)) != NULL) {
+		if (recv(event_get_fd(&i->ev), &c, 1, MSG_PEEK | MSG_DONTWAIT)
+		    > 0)
+			session_idle_cb(event_get_fd(&i->ev), EV_READ, i);
+		else
+			session_idle_close(i, "shutting down");
+	}
 	TAILQ_FOREACH_SAFE(s, &sessions, entry, next) {
 		s->close_after = 1;
 		s->keepalive = 0;
-		if (s->state == SESSION_READ_HEAD &&
-		    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+		if (s->state == SESSION_READ_HEAD && !session_input_pending(s))
 			session_close(s, "shutting down");
 	}
 }

@@ -11,6 +11,7 @@ use Test::More tests => 36;
 use IO::Socket::UNIX;
 use JSON::PP;
 use POSIX ();
+use Time::HiRes qw(sleep);
 use Cutover::Test;
 
 my $blue = start_backend(name => 'blue');

@@ -12,6 +12,7 @@ use warnings;
 use Test::More tests => 34;
 use IO::Socket::INET;
 use JSON::PP;
+use Time::HiRes qw(sleep);
 use Cutover::Test;
 
 my $blue = start_backend(name => 'blue');

@@ -3,12 +3,15 @@
 # stays exact across them, upstream connections are reused per worker, a
 # reload under load loses nothing and reaches both, a breaker opened by
 # traffic on either worker recovers on its timer, maint closes the idle
-# connections of every worker, max_connections counts them all, and a
-# graceful shutdown lets requests in flight on both finish.
+# connections of every worker, max_connections counts them all (and the
+# listener resumes when a worker ends a connection at once), a graceful
+# shutdown lets requests in flight on both finish, and a request sent
+# just before SIGTERM is answered though no worker had read it yet.
 
 use strict;
 use warnings;
-use Test::More tests => 22;
+use Test::More tests => 24;
+use IO::Socket::INET;
 use Cutover::Test;
 use Time::HiRes qw(time sleep);
 
@@ -75,9 +78,12 @@ my ($idle) = $cv->admin('show pools') =~ /^\s+b1\s.*\s(\d+)$/m;
 ok(defined $idle && $idle > 0, "idle upstream connections kept ($idle)");
 
 # maint closes the idle connections of both workers.
+# The other worker closes its own through its queue: a moment later.
 $cv->admin('set server blue/b1 maint');
-($idle) = $cv->admin('show pools') =~ /^\s+b1\s.*\s(\d+)$/m;
-is($idle, 0, 'maint closes the idle upstream connections of every worker');
+ok(wait_for(sub {
+	($idle) = $cv->admin('show pools') =~ /^\s+b1\s.*\s(\d+)$/m;
+	defined $idle && $idle == 0;
+}), 'maint closes the idle upstream connections of every worker');
 $cv->admin('set server blue/b1 ready');
 
 # Reloads under load: nothing lost, the new split on both workers.
@@ -170,3 +176,48 @@ ok(!$r->{complete}, 'a fourth waits in the backlog');
 $held[0]->close;
 $r = $fourth->response(timeout => 5);
 is($r->{status}, 200, 'and is served once one of the three closes');
+
+# A connection that a worker ends before the main thread paused the
+# listener at max_connections must not leave it paused.  Two are held;
+# each connection closed at once fills the third place, on both workers.
+$fourth->close;
+my $stuck = 0;
+for (1 .. 10) {
+	for (1 .. 2) {
+		my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$p2");
+		close $s if $s;
+	}
+	$r = http_request($p2, "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	    timeout => 2);
+	$stuck++ if ($r->{status} // 0) != 200;
+}
+is($stuck, 0, 'below max_connections the listener always accepts again');
+$cv2->stop;
+
+# Requests sent right before SIGTERM: a worker runs their accepts and the
+# shutdown in one go, and must not take an unread request for an idle
+# connection.
+my $lost = 0;
+for (1 .. 5) {
+	my $p3 = free_port();
+	my $cv3 = start_cutover(conf => <<"EOF");
+[global]
+workers = 2
+status_listen = off
+
+[listener web]
+bind = 127.0.0.1:$p3
+
+[pool blue]
+server = b1 127.0.0.1:@{[$blue->port]}
+
+[route app]
+split = blue 1
+EOF
+	my @c = map { http_client($p3, timeout => 5) } 1 .. 4;
+	$_->send("GET /?delay=100 HTTP/1.1\r\nHost: x\r\n\r\n") for @c;
+	$cv3->signal('TERM');
+	$lost += grep { ($_->response(timeout => 5)->{status} // 0) != 200 } @c;
+	$cv3->wait_exit(timeout => 10);
+}
+is($lost, 0, 'requests sent before SIGTERM are all answered');

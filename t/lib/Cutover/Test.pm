@@ -239,7 +239,8 @@ sub start_backend {
 }
 
 # Adds admin_socket and status_listen to [global] when the config lacks
-# them, so that parallel test files never share a socket or port.
+# them, so that parallel test files never share a socket or port; and
+# workers = $CUTOVER_TEST_WORKERS, when set, to run the suite threaded.
 sub _conf_defaults {
 	my ($text, $n) = @_;
 	my @add;
@@ -247,6 +248,8 @@ sub _conf_defaults {
 	    unless $text =~ /^\s*admin_socket\s*=/m;
 	push @add, 'status_listen = 127.0.0.1:' . free_port()
 	    unless $text =~ /^\s*status_listen\s*=/m;
+	push @add, "workers = $ENV{CUTOVER_TEST_WORKERS}"
+	    if $ENV{CUTOVER_TEST_WORKERS} && $text !~ /^\s*workers\s*=/m;
 	return $text unless @add;
 	my $add = join '', map { "$_\n" } @add;
 	$text .= "\n" unless $text =~ /\n\z/;
@@ -1278,7 +1281,9 @@ Writes the config to the temp dir and runs C<$CUTOVER_BIN -c FILE ARGS> in
 the foreground, stderr to a log file.  Unless C<raw>, a config without
 C<admin_socket> or C<status_listen> gets them added after C<[global]>
 (a C<[global]> section is prepended when there is none): the admin
-socket in the temp dir, the status endpoint on a free port.  Then it
+socket in the temp dir, the status endpoint on a free port.  When
+C<CUTOVER_TEST_WORKERS> is set, a config without C<workers> also gets
+C<workers = $CUTOVER_TEST_WORKERS>, which runs the suite threaded.  Then it
 waits up to 10 s until every C<bind> address and C<status_listen> accept
 connections, and dies with the log if they do not or cutover exits
 (C<< wait => 0 >> returns at once).

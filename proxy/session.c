@@ -47,6 +47,7 @@
 #include "pool.h"
 #include "route.h"
 #include "session.h"
+#include "sockread.h"
 #include "upstream.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -345,50 +346,6 @@ session_flush(struct bufferevent *bev)
 		bufferevent_enable(bev, EV_WRITE);
 }
 
-/*
- * Reads what else the socket holds, up to the read high watermark.
- * libevent reads at most 4096 bytes per event, so a 16 KiB response
- * would take five trips through the loop; a read that came back full
- * suggests more is waiting, and one readv takes it.  EOF is left for
- * libevent's next read to report; an error is returned (-1, errno).
- */
-static int
-session_read_more(struct bufferevent *bev, size_t high)
-{
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_iovec	 v[2];
-	size_t			 len = evbuffer_get_length(in);
-	ssize_t			 n;
-	int			 nv, error = 0;
-
-	if (len < 4096 || len >= high)
-		return (0);
-	/* A bufferevent keeps its input's end frozen to all but itself. */
-	evbuffer_unfreeze(in, 0);
-	if ((nv = evbuffer_reserve_space(in, high - len, v, 2)) > 0) {
-		n = readv(bufferevent_getfd(bev), (struct iovec *)v, nv);
-		if (n < 0) {
-			/* The error would be gone for libevent's next read. */
-			if (errno != EAGAIN && errno != EINTR)
-				error = errno;
-			n = 0;
-		}
-		if (nv == 2 && (size_t)n > v[0].iov_len) {
-			v[1].iov_len = n - v[0].iov_len;
-		} else {
-			v[0].iov_len = n;
-			nv = 1;
-		}
-		evbuffer_commit_space(in, v, nv);
-	}
-	evbuffer_freeze(in, 0);
-	if (error != 0) {
-		errno = error;
-		return (-1);
-	}
-	return (0);
-}
-
 /* Returns nonzero when bev's writes are left to libevent. */
 static int
 session_write_armed(struct bufferevent *bev)
@@ -514,6 +471,7 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 		free(s);
 		return (NULL);
 	}
+	sockread_install(s->cbev);
 	s->timer = evtimer_new(base, session_timer_cb, s);
 	rhigh = worker_self->conf->max_header_size + 1;
 	if (rhigh < RELAY_HIGH)
@@ -1836,11 +1794,6 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 	int		 r = 0;
 
-	if ((s->state == SESSION_PROXYING || s->state == SESSION_TUNNEL) &&
-	    session_read_more(bev, RELAY_HIGH) == -1) {
-		session_close(s, strerror(errno));
-		return;
-	}
 	switch (s->state) {
 	case SESSION_READ_HEAD:
 		r = session_read_head(s);
@@ -1957,12 +1910,6 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state != SESSION_PROXYING && s->state != SESSION_TUNNEL)
 		return;
-	if (session_read_more(bev, RELAY_HIGH) == -1) {
-		log_debug("pool %s: server %s: %s", s->pool->name,
-		    s->server->name, strerror(errno));
-		s->up_err = 1;
-		s->up_eof = 1;
-	}
 	if (session_pump_response(s) != -1)
 		session_flush_all(s);
 }

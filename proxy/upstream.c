@@ -22,6 +22,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "sockread.h"
 #include "upstream.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -145,6 +146,8 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	if (bufferevent_socket_connect(bev, (struct sockaddr *)&s->addr,
 	    (int)s->addrlen) == -1)
 		goto fail;
+	/* After the connect, which assigns the bufferevent's events anew. */
+	sockread_install(bev);
 	c = xcalloc(1, sizeof *c);
 	c->bev = bev;
 	c->server = s;

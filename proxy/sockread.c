@@ -1,0 +1,121 @@
+/*
+ * Socket reads for bufferevents, without the ioctl(FIONREAD) that
+ * libevent 2.1 makes before every read to size it: that ioctl is one of
+ * every three system calls a proxied request costs.  Here the read is
+ * sized by the room below the read high watermark instead, and the
+ * socket says how much it had by what
+ * readv() returns.  One read takes up to 64 KiB (libevent's: 4 KiB), so
+ * that a 16 KiB response is one read, not five.
+ *
+ * The bufferevent keeps doing everything else: its read event (struct
+ * bufferevent's ev_read, public in bufferevent_struct.h) is only given
+ * another callback, so enabling and disabling reads, read timeouts, and
+ * the watermark that suspends reading when the input is full all work as
+ * before.  What the callback reports matches libevent's own: data to the
+ * read callback, end of file, errors and timeouts to the event callback
+ * with reading disabled.  No deferred callbacks, rate limits or low read
+ * watermarks are used on these bufferevents, so none is honoured here.
+ */
+#include <sys/uio.h>
+
+#include <errno.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
+
+#include "sockread.h"
+
+#define SOCKREAD_MAX	(64 * 1024)	/* one read takes at most this */
+#define SOCKREAD_DIRECT	4096		/* ... straight into the buffer */
+
+/*
+ * What a read brings beyond SOCKREAD_DIRECT lands here and is copied into
+ * the buffer: one readv() takes a whole 16 KiB response, and a 100-byte
+ * request still costs only a small buffer chain.
+ */
+static _Thread_local char	sockread_spill[SOCKREAD_MAX - SOCKREAD_DIRECT];
+
+static void
+sockread_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bufferevent	*bev = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[3];
+	bufferevent_data_cb	 readcb;
+	bufferevent_event_cb	 eventcb;
+	void			*cbarg;
+	size_t			 high = 0, len, room = SOCKREAD_MAX, direct;
+	ssize_t			 n;
+	int			 nv;
+	short			 events = BEV_EVENT_READING;
+
+	bufferevent_getcb(bev, &readcb, NULL, &eventcb, &cbarg);
+	if (what == EV_TIMEOUT) {
+		events |= BEV_EVENT_TIMEOUT;
+		goto fail;
+	}
+	len = evbuffer_get_length(in);
+	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
+	if (high != 0) {
+		if (len >= high)
+			return;	/* the watermark callback suspends reading */
+		if (high - len < room)
+			room = high - len;
+	}
+	direct = room < SOCKREAD_DIRECT ? room : SOCKREAD_DIRECT;
+	/* A bufferevent keeps its input's end frozen to all but itself. */
+	evbuffer_unfreeze(in, 0);
+	if ((nv = evbuffer_reserve_space(in, direct, v, 2)) <= 0) {
+		evbuffer_freeze(in, 0);
+		events |= BEV_EVENT_ERROR;
+		goto fail;
+	}
+	/* The reservation may be larger: take no more than direct. */
+	if (v[0].iov_len >= direct) {
+		v[0].iov_len = direct;
+		nv = 1;
+	} else if (nv == 2 && v[1].iov_len > direct - v[0].iov_len)
+		v[1].iov_len = direct - v[0].iov_len;
+	if (room > direct) {
+		v[nv].iov_base = sockread_spill;
+		v[nv].iov_len = room - direct;
+	}
+	n = readv(fd, (struct iovec *)v, nv + (room > direct));
+	if (n > 0) {
+		if ((size_t)n <= v[0].iov_len) {
+			v[0].iov_len = n;
+			nv = 1;
+		} else if (nv == 2 && (size_t)n <= direct)
+			v[1].iov_len = n - v[0].iov_len;
+		evbuffer_commit_space(in, v, nv);
+		if ((size_t)n > direct)
+			evbuffer_add(in, sockread_spill, n - direct);
+	}
+	evbuffer_freeze(in, 0);
+	if (n > 0) {
+		if (readcb != NULL)
+			readcb(bev, cbarg);
+		return;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	events |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+fail:
+	bufferevent_disable(bev, EV_READ);
+	if (eventcb != NULL)
+		eventcb(bev, events, cbarg);
+}
+
+void
+sockread_install(struct bufferevent *bev)
+{
+	evutil_socket_t	fd = bufferevent_getfd(bev);
+
+	/* Only while the event is idle: event_assign() may not touch it. */
+	if (fd < 0 || event_pending(&bev->ev_read, EV_READ | EV_TIMEOUT, NULL))
+		return;
+	event_assign(&bev->ev_read, bufferevent_get_base(bev), fd,
+	    EV_READ | EV_PERSIST | EV_FINALIZE, sockread_cb, bev);
+}

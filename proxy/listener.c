@@ -106,9 +106,7 @@ listener_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
 		 * A worker may have closed a connection, this one even,
 		 * before the pause showed: it asked for no resume.
 		 */
-		if (__atomic_load_n(&cutover.connections, __ATOMIC_SEQ_CST) <
-		    (unsigned)cutover.conf->max_connections)
-			listener_resume_all();
+		listener_resume_all();
 	}
 }
 
@@ -291,7 +289,14 @@ listener_resume_all(void)
 {
 	struct listener	*l;
 
-	if (!listeners_paused || cutover.shutting_down)
+	/*
+	 * The count is read here, not by the caller: workers close
+	 * connections at any time, and a resume asked for a while ago may
+	 * find the listeners full again.
+	 */
+	if (!listeners_paused || cutover.shutting_down ||
+	    __atomic_load_n(&cutover.connections, __ATOMIC_SEQ_CST) >=
+	    (unsigned)cutover.conf->max_connections)
 		return;
 	for (l = listeners; l != NULL; l = l->next)
 		evconnlistener_enable(l->el);

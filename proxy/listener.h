@@ -21,8 +21,9 @@ int	 listener_sync(struct event_base *, const struct conf *,
 	    struct conf_errors *);
 /* Stops accepting on every listener (shutdown, max_connections). */
 void	 listener_pause_all(void);
-/* Starts accepting again. */
+/* Starts accepting again, once below max_connections. */
 void	 listener_resume_all(void);
+/* Whether the listeners are paused; from any thread. */
 int	 listener_paused(void);
 /* Closes every listening socket. */
 void	 listener_close_all(void);

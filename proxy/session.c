@@ -509,10 +509,7 @@ session_new(struct event_base *base, int fd, const struct sockaddr *sa,
 static void
 session_resume_cb(void *arg)
 {
-	/* Queued a while ago: the listeners may have filled up since. */
-	if (__atomic_load_n(&cutover.connections, __ATOMIC_SEQ_CST) <
-	    (unsigned)cutover.conf->max_connections)
-		listener_resume_all();
+	listener_resume_all();
 }
 
 /*
@@ -727,6 +724,18 @@ session_idle_close(struct session_idle *i, const char *reason)
 }
 
 /*
+ * Looks at what a client socket holds without taking it: above 0 when
+ * bytes wait, 0 at end of file, -1 with errno otherwise (EAGAIN: none).
+ */
+static ssize_t
+session_peek(int fd)
+{
+	char	c;
+
+	return (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT));
+}
+
+/*
  * An idle connection's socket is readable (a request, an EOF or a reset)
  * or keepalive_timeout ran out.  A new session takes the socket over and
  * reads the request as it would have if never reduced.
@@ -738,7 +747,6 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	struct session		*s;
 	uint64_t		 now = cutover_now_us();
 	ssize_t			 n;
-	char			 c;
 
 	if (!(what & EV_READ)) {
 		session_idle_close(i, "keepalive_timeout");
@@ -749,7 +757,7 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	 * tells that from a request without building a session and a 4 KiB
 	 * read buffer only to close them.
 	 */
-	if ((n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT)) == 0) {
+	if ((n = session_peek(fd)) == 0) {
 		session_idle_close(i, "client closed");
 		return;
 	}
@@ -2087,12 +2095,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 static int
 session_input_pending(struct session *s)
 {
-	char	c;
-
-	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0)
-		return (1);
-	return (recv(bufferevent_getfd(s->cbev), &c, 1,
-	    MSG_PEEK | MSG_DONTWAIT) > 0);
+	return (evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0 ||
+	    session_peek(bufferevent_getfd(s->cbev)) > 0);
 }
 
 void
@@ -2100,12 +2104,10 @@ session_shutdown_all(void)
 {
 	struct session		*s, *next;
 	struct session_idle	*i;
-	char			 c;
 
 	/* A request already in the socket is served, as below. */
 	while ((i = TAILQ_FIRST(&idle_sessions)) != NULL) {
-		if (recv(event_get_fd(&i->ev), &c, 1, MSG_PEEK | MSG_DONTWAIT)
-		    > 0)
+		if (session_peek(event_get_fd(&i->ev)) > 0)
 			session_idle_cb(event_get_fd(&i->ev), EV_READ, i);
 		else
 			session_idle_close(i, "shutting down");

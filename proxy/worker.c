@@ -141,6 +141,38 @@ worker_discard(struct worker_job *job)
 	}
 }
 
+/*
+ * Posts a copy of job to every worker but the caller, each copy holding
+ * its own references to the generations it names.
+ */
+static void
+worker_post_others(struct worker_job *job)
+{
+	struct conf	*old = job->old, *conf = job->conf;
+	int		 i;
+
+	for (i = 0; i < nworkers; i++) {
+		if (&workers[i] == worker_self)
+			continue;
+		job->old = old != NULL ? conf_ref(old) : NULL;
+		job->conf = conf != NULL ? conf_ref(conf) : NULL;
+		worker_post(&workers[i], job);
+	}
+	job->old = old;
+	job->conf = conf;
+}
+
+/* ... a job that is only its kind. */
+static void
+worker_post_kind(enum worker_job_kind kind)
+{
+	struct worker_job	job;
+
+	memset(&job, 0, sizeof job);
+	job.kind = kind;
+	worker_post_others(&job);
+}
+
 /* Runs one job on the calling worker. */
 static void
 worker_run(struct worker *w, struct worker_job *job)
@@ -339,13 +371,9 @@ worker_start(int n)
 void
 worker_stop(void)
 {
-	struct worker_job	job;
-	int			i;
+	int	i;
 
-	memset(&job, 0, sizeof job);
-	job.kind = JOB_EXIT;
-	for (i = 1; i < nworkers; i++)
-		worker_post(&workers[i], &job);
+	worker_post_kind(JOB_EXIT);
 	for (i = 1; i < nworkers; i++) {
 		pthread_join(workers[i].queue->thread, NULL);
 		worker_queue_free(&workers[i]);
@@ -401,44 +429,28 @@ void
 worker_reload(struct conf *old, struct conf *conf)
 {
 	struct worker_job	job;
-	int			i;
 
 	upstream_handover(old);
 	workers[0].conf = conf;
 	memset(&job, 0, sizeof job);
 	job.kind = JOB_RELOAD;
-	for (i = 1; i < nworkers; i++) {
-		job.old = conf_ref(old);
-		job.conf = conf_ref(conf);
-		worker_post(&workers[i], &job);
-	}
-}
-
-/* Posts a job without arguments to every worker but the main thread. */
-static void
-worker_post_others(enum worker_job_kind kind)
-{
-	struct worker_job	job;
-	int			i;
-
-	memset(&job, 0, sizeof job);
-	job.kind = kind;
-	for (i = 1; i < nworkers; i++)
-		worker_post(&workers[i], &job);
+	job.old = old;
+	job.conf = conf;
+	worker_post_others(&job);
 }
 
 void
 worker_shutdown(void)
 {
 	session_shutdown_all();
-	worker_post_others(JOB_SHUTDOWN);
+	worker_post_kind(JOB_SHUTDOWN);
 }
 
 void
 worker_close_all(void)
 {
 	session_close_all();
-	worker_post_others(JOB_CLOSE_ALL);
+	worker_post_kind(JOB_CLOSE_ALL);
 }
 
 /*
@@ -450,17 +462,12 @@ void
 worker_clear_server(struct server *s)
 {
 	struct worker_job	job;
-	int			i;
 
 	memset(&job, 0, sizeof job);
 	job.kind = JOB_CLEAR;
 	job.server = s;
-	for (i = 0; i < nworkers; i++) {
-		if (&workers[i] == worker_self)
-			continue;
-		job.conf = conf_ref(s->pool->conf);
-		worker_post(&workers[i], &job);
-	}
+	job.conf = s->pool->conf;
+	worker_post_others(&job);
 }
 
 void

@@ -91,6 +91,29 @@ for my $p (@profiles) {
 	}
 }
 
+# Round by round: a round runs every target once, back to back, so the
+# ratio of two targets' req/s within a round is little moved by the
+# machine getting faster or slower between rounds.  Median, lowest and
+# highest of cutover's ratio to each peer, over rounds without errors.
+my %paired;
+for my $p (grep { !/^idle-/ } @profiles) {
+	for my $peer (qw(haproxy nginx)) {
+		my (%a, %b, @q);
+		$a{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
+		    @{ $runs{$p}{cutover} // [] };
+		$b{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
+		    @{ $runs{$p}{$peer} // [] };
+		for my $r (keys %a) {
+			my $q = $b{$r} && ratio($a{$r}{rps}, $b{$r}{rps});
+			push @q, $q if defined $q;
+		}
+		next unless @q;
+		@q = sort { $a <=> $b } @q;
+		$paired{$p}{$peer} = { median => median(@q), low => $q[0],
+		    high => $q[-1], rounds => scalar @q };
+	}
+}
+
 my %E = map { $_ => $ENV{"BENCH_$_"} // '' }
     qw(DATE CPU NPROC KERNEL PINNING CMD RUNS DURATION ELAPSED REV VERSIONS ERRORS);
 
@@ -151,6 +174,13 @@ for my $p (@profiles) {
 				    "\"$_\": " . jnum(ratio($m->{$_}, $b && $b->{$_}), '%.3f')
 				} qw(rps p50_us p99_us cpu_s_per_1k rss_kb)) . " },\n";
 			}
+			for my $peer ($t eq 'cutover' ? qw(haproxy nginx) : ()) {
+				my $q = $paired{$p}{$peer} or next;
+				$s .= "          \"rps_per_round_vs_$peer\": { "
+				    . join(', ', map { "\"$_\": "
+				    . jnum($q->{$_}, $_ eq 'rounds' ? '%d' : '%.3f')
+				    } qw(median low high rounds)) . " },\n";
+			}
 		}
 		$s .= "          \"all_runs\": [\n            "
 		    . join(",\n            ", @runs_j) . "\n          ] }";
@@ -204,6 +234,21 @@ if (@thr) {
 		}
 	}
 	print $md "\n";
+	my @pp = grep { $paired{$_} } @thr;
+	if (@pp) {
+		print $md "cutover's req/s over each peer's, round by round ",
+		    "(a round runs every proxy once, back to back): median ",
+		    "(lowest-highest) over the rounds.\n\n";
+		print $md "| profile | × HAProxy | × nginx |\n|---|---:|---:|\n";
+		for my $p (@pp) {
+			printf $md "| %s | %s | %s |\n", $p, map {
+				my $q = $paired{$p}{$_};
+				$q ? sprintf('%.2f (%.2f-%.2f)', $q->{median},
+				    $q->{low}, $q->{high}) : '–'
+			} qw(haproxy nginx);
+		}
+		print $md "\n";
+	}
 	my @w2 = grep { $med{$_}{'cutover-w2'} && $med{$_}{cutover} } @thr;
 	print $md "cutover with workers = 2 over workers = 1 (req/s): ",
 	    join(', ', map { "$_ " . fmt_ratio(ratio(

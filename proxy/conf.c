@@ -153,6 +153,8 @@ static void	conf_global_admin_socket(struct conf_parse *, const char *,
 		    const char *);
 static void	conf_global_status_listen(struct conf_parse *, const char *,
 		    const char *);
+static void	conf_global_batch_wait(struct conf_parse *, const char *,
+		    const char *);
 static void	conf_global_workers(struct conf_parse *, const char *,
 		    const char *);
 static void	conf_global_access_log(struct conf_parse *, const char *,
@@ -212,6 +214,7 @@ static const struct conf_key conf_global_keys[] = {
 	{ "state_file", CONF_T_STRING, G(state_file), 0, 0, 0, NULL },
 	{ "status_listen", CONF_T_FN, 0, 0, 0, 0, conf_global_status_listen },
 	{ "workers", CONF_T_FN, 0, 0, 0, 0, conf_global_workers },
+	{ "batch_wait", CONF_T_FN, 0, 0, 0, 0, conf_global_batch_wait },
 	{ "max_connections", CONF_T_INT, G(max_connections), 1, 10000000, 0,
 	    NULL },
 	{ "access_log", CONF_T_FN, 0, 0, 0, 0, conf_global_access_log },
@@ -954,6 +957,34 @@ conf_global_workers(struct conf_parse *p, const char *key, const char *value)
 		conf_key_error(p, key, "%s out of range 1-1024", value);
 	else
 		p->conf->workers = (int)n;
+}
+
+/* batch_wait: a time in us or ms, at most 1ms; 0 or off. */
+static void
+conf_global_batch_wait(struct conf_parse *p, const char *key,
+    const char *value)
+{
+	unsigned long long	 n;
+	const char		*u;
+
+	if (strcmp(value, "off") == 0) {
+		p->conf->batch_wait = 0;
+		return;
+	}
+	if (conf_digits(value, &n, &u) != NULL ||
+	    (*u == '\0' && n != 0) ||
+	    (*u != '\0' && strcmp(u, "us") != 0 && strcmp(u, "ms") != 0)) {
+		conf_key_error(p, key, "invalid value \"%s\" (a time in us "
+		    "or ms, 0 or off)", value);
+		return;
+	}
+	if (strcmp(u, "ms") == 0)
+		n = n > 1 ? 1001 : n * 1000;
+	if (n > 1000) {
+		conf_key_error(p, key, "%s out of range 0-1ms", value);
+		return;
+	}
+	p->conf->batch_wait = (long)n;
 }
 
 /* access_log: a path, - for stdout, or off. */

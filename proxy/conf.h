@@ -205,6 +205,7 @@ struct conf {
 	char			*state_file;
 	char			*status_listen;	/* NULL when off */
 	int			 workers;
+	long			 batch_wait;	/* microseconds; 0: off */
 	int			 max_connections;
 	char			*access_log;	/* NULL when off */
 	int			 access_log_json;

@@ -328,7 +328,7 @@ main(int argc, char **argv)
 	log_info("cutover %s started, pid %ld, config %s", PACKAGE_VERSION,
 	    (long)getpid(), cutover.conf_path);
 
-	event_base_dispatch(cutover.base);
+	worker_loop();
 
 	log_info("cutover stopped");
 	listener_close_all();

@@ -37,6 +37,8 @@
  */
 static _Thread_local char	sockread_spill[SOCKREAD_MAX - SOCKREAD_DIRECT];
 
+_Thread_local unsigned long	sockread_count;
+
 static void
 sockread_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -95,6 +97,7 @@ sockread_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
+		sockread_count++;
 		if (readcb != NULL)
 			readcb(bev, cbarg);
 		return;

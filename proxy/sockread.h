@@ -6,6 +6,9 @@
 
 struct bufferevent;
 
+/* Reads that brought data, on the calling thread (see worker_loop). */
+extern _Thread_local unsigned long	sockread_count;
+
 /* Makes bev read its socket with sockread's callback; see sockread.c. */
 void	sockread_install(struct bufferevent *);
 

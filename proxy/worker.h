@@ -45,6 +45,8 @@ int	 worker_start(int n);
 void	 worker_stop(void);
 /* Frees what worker_init() made; the very last thing. */
 void	 worker_clear(void);
+/* Runs the calling thread's event loop until it is told to end. */
+void	 worker_loop(void);
 /* Number of workers running, the main thread included. */
 int	 worker_count(void);
 

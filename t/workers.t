@@ -87,21 +87,10 @@ ok(wait_for(sub {
 $cv->admin('set server blue/b1 ready');
 
 # Reloads under load: nothing lost, the new split on both workers.
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-	$SIG{TERM} = sub { exit 0 };
-	for (my $i = 1; ; $i++) {
-		open my $fh, '>', $cv->conf_path or exit 1;
-		print $fh conf($i % 2 ? 'blue 50, green 50' : 'blue 90, green 10');
-		close $fh;
-		kill 'HUP', $cv->pid;
-		sleep 0.05;
-	}
-}
-$res = run_parallel(port => $port, conns => 20, requests => 400,
-    headers => [Host => 'app.test']);
-kill 'TERM', $pid;
-waitpid $pid, 0;
+$res = $cv->reloading(
+    sub { conf($_[0] % 2 ? 'blue 50, green 50' : 'blue 90, green 10') },
+    sub { run_parallel(port => $port, conns => 20, requests => 400,
+	headers => [Host => 'app.test']) });
 my $reloads = () = $cv->log =~ /config reloaded/g;
 is($res->{ok}, 8000, "$reloads reloads during 8,000 requests: all answered");
 is($res->{errors}, 0, 'none failed');

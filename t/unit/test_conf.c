@@ -652,6 +652,52 @@ test_special_values(void)
 	conf_unref(c);
 }
 
+/* batch_wait: microseconds or milliseconds up to 1ms, 0 or off. */
+static void
+test_batch_wait(void)
+{
+	static const struct {
+		const char	*value;
+		long		 us;
+		const char	*error;
+	} t[] = {
+		{ "20us", 20, NULL },
+		{ "1000us", 1000, NULL },
+		{ "1ms", 1000, NULL },
+		{ "0", 0, NULL },
+		{ "0us", 0, NULL },
+		{ "off", 0, NULL },
+		{ "1001us", 0, "1001us out of range 0-1ms" },
+		{ "2ms", 0, "2ms out of range 0-1ms" },
+		{ "20", 0, "invalid value \"20\" (a time in us or ms, 0 or off)" },
+		{ "20s", 0, "invalid value \"20s\" (a time in us or ms, 0 or off)" },
+		{ "-5us", 0, "invalid value \"-5us\" (a time in us or ms, 0 or off)" },
+		{ "soon", 0, "invalid value \"soon\" (a time in us or ms, 0 or off)" },
+	};
+	struct conf	*c;
+	const char	*msgs;
+	char		 text[256], want[256];
+	size_t		 i;
+
+	c = load("[listener web]\nbind = 127.0.0.1:8080\n", &msgs);
+	ok(c != NULL && c->batch_wait == 0, "batch_wait is off by default");
+	conf_unref(c);
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		snprintf(text, sizeof text, "[global]\nbatch_wait = %s\n"
+		    "[listener web]\nbind = 127.0.0.1:8080\n", t[i].value);
+		if (t[i].error == NULL) {
+			c = load(text, &msgs);
+			ok(c != NULL && c->batch_wait == t[i].us,
+			    "batch_wait = %s is %ld us", t[i].value, t[i].us);
+			conf_unref(c);
+			continue;
+		}
+		snprintf(want, sizeof want, "2: global: batch_wait: %s",
+		    t[i].error);
+		refused(text, want, t[i].value);
+	}
+}
+
 /* The reader: comments, indentation, CRLF, BOM, NUL, long lines. */
 static void
 test_reader(void)
@@ -917,6 +963,7 @@ main(void)
 	test_full();
 	test_defaults();
 	test_special_values();
+	test_batch_wait();
 	test_reader();
 	test_nul();
 	test_misc();

@@ -239,8 +239,10 @@ sub start_backend {
 }
 
 # Adds admin_socket and status_listen to [global] when the config lacks
-# them, so that parallel test files never share a socket or port; and
-# workers = $CUTOVER_TEST_WORKERS, when set, to run the suite threaded.
+# them, so that parallel test files never share a socket or port;
+# workers = $CUTOVER_TEST_WORKERS, when set, to run the suite threaded;
+# and batch_wait = $CUTOVER_TEST_BATCH_WAIT, when set, to run it with the
+# batching event loop.
 sub _conf_defaults {
 	my ($text, $n) = @_;
 	my @add;
@@ -250,6 +252,9 @@ sub _conf_defaults {
 	    unless $text =~ /^\s*status_listen\s*=/m;
 	push @add, "workers = $ENV{CUTOVER_TEST_WORKERS}"
 	    if $ENV{CUTOVER_TEST_WORKERS} && $text !~ /^\s*workers\s*=/m;
+	push @add, "batch_wait = $ENV{CUTOVER_TEST_BATCH_WAIT}"
+	    if $ENV{CUTOVER_TEST_BATCH_WAIT} &&
+	    $text !~ /^\s*batch_wait\s*=/m;
 	return $text unless @add;
 	my $add = join '', map { "$_\n" } @add;
 	$text .= "\n" unless $text =~ /\n\z/;
@@ -740,6 +745,30 @@ sub wait_log {
 
 # ->reload: SIGHUP.
 sub reload { $_[0]->signal('HUP') }
+
+# ->reloading(sub { my ($i) = @_; CONFIG TEXT }, sub { WORK }) -> WORK's
+# result: while WORK runs, a child rewrites the config with the text of
+# reload $i (1, 2, ...) and sends SIGHUP, every 50 ms.
+sub reloading {
+	my ($self, $conf, $work) = @_;
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		$SIG{TERM} = sub { POSIX::_exit(0) };
+		for (my $i = 1; ; $i++) {
+			open my $fh, '>', $self->{conf_path} or POSIX::_exit(1);
+			print $fh $conf->($i);
+			close $fh;
+			kill 'HUP', $self->{pid};
+			Time::HiRes::sleep(0.05);
+		}
+	}
+	my $res = eval { $work->() };
+	my $err = $@;
+	kill 'TERM', $pid;
+	waitpid $pid, 0;
+	die $err if $err;
+	return $res;
+}
 
 # ->admin(COMMAND, timeout => 5) -> the answer without its final empty
 # line, or undef when the socket did not answer.
@@ -1283,7 +1312,9 @@ C<admin_socket> or C<status_listen> gets them added after C<[global]>
 (a C<[global]> section is prepended when there is none): the admin
 socket in the temp dir, the status endpoint on a free port.  When
 C<CUTOVER_TEST_WORKERS> is set, a config without C<workers> also gets
-C<workers = $CUTOVER_TEST_WORKERS>, which runs the suite threaded.  Then it
+C<workers = $CUTOVER_TEST_WORKERS>, which runs the suite threaded, and
+when C<CUTOVER_TEST_BATCH_WAIT> is set, a config without C<batch_wait>
+gets C<batch_wait = $CUTOVER_TEST_BATCH_WAIT>.  Then it
 waits up to 10 s until every C<bind> address and C<status_listen> accept
 connections, and dies with the log if they do not or cutover exits
 (C<< wait => 0 >> returns at once).

@@ -1,0 +1,93 @@
+#!/usr/bin/perl
+# batch_wait: the event loop that sleeps instead of blocking under dense
+# traffic loses and mixes up nothing.  Dense and lone traffic, small and
+# large responses, a body streamed through the buffers' watermarks, reloads
+# that turn it on and off under load, and a graceful shutdown with
+# requests in flight.  (Its speed is measured by scripts/bench, not here.)
+
+use strict;
+use warnings;
+use Test::More tests => 15;
+use Cutover::Test;
+use Time::HiRes qw(sleep);
+
+my $blue = start_backend(name => 'blue');
+my $green = start_backend(name => 'green');
+my $port = free_port();
+
+sub conf {
+	my ($wait) = @_;
+	return <<"EOF";
+[global]
+batch_wait = $wait
+shutdown_grace = 10s
+
+[listener web]
+bind = 127.0.0.1:$port
+
+[pool blue]
+server = b1 127.0.0.1:@{[$blue->port]}
+keepalive = 64
+
+[pool green]
+server = g1 127.0.0.1:@{[$green->port]}
+keepalive = 64
+
+[route app]
+split = blue 90, green 10
+EOF
+}
+
+my $cv = start_cutover(conf => conf('20us'));
+
+# Dense traffic: 50 connections at once, the loop batching.
+my $res = run_parallel(port => $port, conns => 50, requests => 60);
+is($res->{ok}, 3000, '3,000 requests over 50 connections answered');
+is($res->{errors}, 0, 'no errors');
+is($res->{backends}{blue} // 0, 2700, 'exactly 90% to blue');
+is($res->{backends}{green} // 0, 300, 'exactly 10% to green');
+
+$res = run_parallel(port => $port, conns => 50, requests => 20,
+    path => '/?size=16384');
+is($res->{ok}, 1000, '1,000 responses of 16 KiB over 50 connections');
+is($res->{errors}, 0, 'no errors');
+
+# A lone client: every message comes after the loop has caught up.
+$res = run_parallel(port => $port, conns => 1, requests => 200);
+is($res->{ok}, 200, 'a lone keep-alive client: 200 requests answered');
+
+my $r = http_get($port, '/?size=3000000');
+is($r->{status}, 200, 'a 3 MB response');
+ok($r->{body_length} == 3000000 && $r->{body} eq pattern(0, 3000000),
+    'arrives whole and in order through the buffers');
+
+# Reloads under load turn batch_wait on (at its maximum) and off.
+$res = $cv->reloading(sub { conf($_[0] % 2 ? 'off' : '1ms') },
+    sub { run_parallel(port => $port, conns => 20, requests => 200) });
+my $reloads = () = $cv->log =~ /config reloaded/g;
+is($res->{ok}, 4000, "$reloads reloads during 4,000 requests: all answered");
+is($res->{errors}, 0, 'none failed');
+ok($reloads >= 3 && $cv->log !~ /reload refused/,
+    'several reloads ran, none refused');
+
+# Back to 20us; a graceful shutdown while requests are in flight.
+open my $fh, '>', $cv->conf_path or die;
+print $fh conf('20us');
+close $fh;
+my $mark = $cv->log_mark;
+$cv->reload;
+ok($cv->wait_log(qr/config reloaded/, from => $mark), 'reloaded to 20us');
+my @busy;
+for (1 .. 4) {
+	my $c = http_client($port, timeout => 10);
+	$c->send("GET /?delay=500 HTTP/1.1\r\nHost: app.test\r\n\r\n");
+	push @busy, $c;
+}
+sleep 0.2;
+$cv->signal('TERM');
+my $done = grep {
+	my $rr = $_->response(timeout => 10);
+	$rr->{status} == 200 && $rr->{complete}
+} @busy;
+is($done, 4, 'SIGTERM: the four requests in flight complete');
+is($cv->wait_exit(timeout => 10), 0, 'and cutover exits 0');

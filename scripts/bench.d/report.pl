@@ -12,7 +12,7 @@ use warnings;
 my ($tsv, $out) = @ARGV;
 die "usage: report.pl RESULTS.TSV OUTDIR\n" unless defined $out;
 
-my @order = qw(cutover cutover-w2 haproxy nginx direct);
+my @order = qw(cutover cutover-w2 cutover-batch haproxy nginx direct);
 my %desc = (
 	'small-50'  => '100-byte responses, 50 keep-alive connections',
 	'small-400' => '100-byte responses, 400 keep-alive connections',
@@ -94,23 +94,26 @@ for my $p (@profiles) {
 # Round by round: a round runs every target once, back to back, so the
 # ratio of two targets' req/s within a round is little moved by the
 # machine getting faster or slower between rounds.  Median, lowest and
-# highest of cutover's ratio to each peer, over rounds without errors.
+# highest of each cutover target's ratio to each peer, over rounds
+# without errors.
 my %paired;
 for my $p (grep { !/^idle-/ } @profiles) {
-	for my $peer (qw(haproxy nginx)) {
-		my (%a, %b, @q);
-		$a{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
-		    @{ $runs{$p}{cutover} // [] };
-		$b{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
-		    @{ $runs{$p}{$peer} // [] };
-		for my $r (keys %a) {
-			my $q = $b{$r} && ratio($a{$r}{rps}, $b{$r}{rps});
-			push @q, $q if defined $q;
+	for my $t (grep { /^cutover/ && $runs{$p}{$_} } @order) {
+		for my $peer (qw(haproxy nginx)) {
+			my (%a, %b, @q);
+			$a{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
+			    @{ $runs{$p}{$t} };
+			$b{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
+			    @{ $runs{$p}{$peer} // [] };
+			for my $r (keys %a) {
+				my $q = $b{$r} && ratio($a{$r}{rps}, $b{$r}{rps});
+				push @q, $q if defined $q;
+			}
+			next unless @q;
+			@q = sort { $a <=> $b } @q;
+			$paired{$p}{$t}{$peer} = { median => median(@q),
+			    low => $q[0], high => $q[-1], rounds => scalar @q };
 		}
-		next unless @q;
-		@q = sort { $a <=> $b } @q;
-		$paired{$p}{$peer} = { median => median(@q), low => $q[0],
-		    high => $q[-1], rounds => scalar @q };
 	}
 }
 
@@ -167,15 +170,16 @@ for my $p (@profiles) {
 			    rss_kb)) . " },\n";
 			my @refs = (['vs_haproxy', $h], ['vs_direct', $x]);
 			push @refs, ['vs_cutover', $med{$p}{cutover}]
-			    if $t eq 'cutover-w2';
+			    if $t eq 'cutover-w2' || $t eq 'cutover-batch';
 			for my $ref (@refs) {
 				my ($name, $b) = @$ref;
 				$s .= "          \"$name\": { " . join(', ', map {
 				    "\"$_\": " . jnum(ratio($m->{$_}, $b && $b->{$_}), '%.3f')
 				} qw(rps p50_us p99_us cpu_s_per_1k rss_kb)) . " },\n";
 			}
-			for my $peer ($t eq 'cutover' ? qw(haproxy nginx) : ()) {
-				my $q = $paired{$p}{$peer} or next;
+			for my $peer (qw(haproxy nginx)) {
+				my $q = $paired{$p}{$t} && $paired{$p}{$t}{$peer}
+				    or next;
 				$s .= "          \"rps_per_round_vs_$peer\": { "
 				    . join(', ', map { "\"$_\": "
 				    . jnum($q->{$_}, $_ eq 'rounds' ? '%d' : '%.3f')
@@ -236,16 +240,20 @@ if (@thr) {
 	print $md "\n";
 	my @pp = grep { $paired{$_} } @thr;
 	if (@pp) {
-		print $md "cutover's req/s over each peer's, round by round ",
-		    "(a round runs every proxy once, back to back): median ",
-		    "(lowest-highest) over the rounds.\n\n";
-		print $md "| profile | × HAProxy | × nginx |\n|---|---:|---:|\n";
+		print $md "req/s over each peer's, round by round (a round runs ",
+		    "every proxy once, back to back): median (lowest-highest) ",
+		    "over the rounds.\n\n";
+		print $md "| profile | proxy | × HAProxy | × nginx |\n",
+		    "|---|---|---:|---:|\n";
 		for my $p (@pp) {
-			printf $md "| %s | %s | %s |\n", $p, map {
-				my $q = $paired{$p}{$_};
-				$q ? sprintf('%.2f (%.2f-%.2f)', $q->{median},
-				    $q->{low}, $q->{high}) : '–'
-			} qw(haproxy nginx);
+			for my $t (grep { $paired{$p}{$_} } @order) {
+				printf $md "| %s | %s | %s | %s |\n", $p, $t, map {
+					my $q = $paired{$p}{$t}{$_};
+					$q ? sprintf('%.2f (%.2f-%.2f)',
+					    $q->{median}, $q->{low}, $q->{high})
+					    : '–'
+				} qw(haproxy nginx);
+			}
 		}
 		print $md "\n";
 	}
@@ -254,6 +262,11 @@ if (@thr) {
 	    join(', ', map { "$_ " . fmt_ratio(ratio(
 	    $med{$_}{'cutover-w2'}{rps}, $med{$_}{cutover}{rps})) . '×' } @w2),
 	    ".\n\n" if @w2;
+	my @bw = grep { $med{$_}{'cutover-batch'} && $med{$_}{cutover} } @thr;
+	print $md "cutover with batch_wait = 20us over cutover (req/s): ",
+	    join(', ', map { "$_ " . fmt_ratio(ratio(
+	    $med{$_}{'cutover-batch'}{rps}, $med{$_}{cutover}{rps})) . '×' } @bw),
+	    ".\n\n" if @bw;
 }
 for my $p (grep { /^idle-/ } @profiles) {
 	my ($n) = $p =~ /(\d+)/;
@@ -280,13 +293,15 @@ close $md;
 # --- chart data: one row per profile, one column per target ---
 for my $k (['rps', 'chart-rps.dat', 1], ['p99_us', 'chart-p99.dat', 1000]) {
 	my ($key, $file, $div) = @$k;
+	# A column per target that ran.
+	my @cols = grep { my $t = $_; grep { $med{$_}{$t} } @thr } @order;
 	open my $c, '>', "$out/$file" or die "$out/$file: $!\n";
-	print $c join("\t", 'profile', @order), "\n";
+	print $c join("\t", 'profile', @cols), "\n";
 	for my $p (@thr) {
 		print $c join("\t", $p, map {
 			my $v = $med{$p}{$_} && $med{$p}{$_}{$key};
 			defined $v ? $v / $div : '-'
-		} @order), "\n";
+		} @cols), "\n";
 	}
 	close $c;
 }

@@ -238,6 +238,24 @@ admin_help(struct admin_req *req)
 		    admin_cmds[i].usage, admin_cmds[i].help);
 }
 
+/* Appends LABEL and one figure of every worker: 0 sessions, 1 requests,
+   2 batch_wait sleeps. */
+static void
+admin_workers_figure(struct evbuffer *b, const char *label, int which)
+{
+	struct worker_counts	wc;
+	int			i;
+
+	evbuffer_add_printf(b, "%s", label);
+	for (i = 0; i < worker_count(); i++) {
+		worker_counts_of(i, &wc);
+		evbuffer_add_printf(b, "%s %llu", i ? "," : "",
+		    which == 0 ? (unsigned long long)wc.sessions :
+		    which == 1 ? (unsigned long long)wc.requests :
+		    (unsigned long long)wc.batch_sleeps);
+	}
+}
+
 /* Version, pid, uptime, config, connections by state, requests. */
 static void
 admin_show_info(struct admin_req *req)
@@ -264,18 +282,10 @@ admin_show_info(struct admin_req *req)
 		    (unsigned long long)cutover_requests(),
 		    cutover.shutting_down ? "yes" : "no");
 		/* Per worker: an uneven spread shows here. */
-		evbuffer_add_printf(b, "workers: %d (sessions", worker_count());
-		for (i = 0; i < worker_count(); i++) {
-			worker_counts_of(i, &wc);
-			evbuffer_add_printf(b, "%s %u", i ? "," : "",
-			    wc.sessions);
-		}
-		evbuffer_add_printf(b, "; requests");
-		for (i = 0; i < worker_count(); i++) {
-			worker_counts_of(i, &wc);
-			evbuffer_add_printf(b, "%s %llu", i ? "," : "",
-			    (unsigned long long)wc.requests);
-		}
+		evbuffer_add_printf(b, "workers: %d (", worker_count());
+		admin_workers_figure(b, "sessions", 0);
+		admin_workers_figure(b, "; requests", 1);
+		admin_workers_figure(b, "; batch sleeps", 2);
 		evbuffer_add_printf(b, ")\n");
 		return;
 	}
@@ -300,9 +310,10 @@ admin_show_info(struct admin_req *req)
 	    cutover.shutting_down ? "true" : "false");
 	for (i = 0; i < worker_count(); i++) {
 		worker_counts_of(i, &wc);
-		evbuffer_add_printf(b, "%s{\"sessions\":%u,\"requests\":%llu}",
-		    i ? "," : "", wc.sessions,
-		    (unsigned long long)wc.requests);
+		evbuffer_add_printf(b, "%s{\"sessions\":%u,\"requests\":%llu,"
+		    "\"batch_sleeps\":%llu}", i ? "," : "", wc.sessions,
+		    (unsigned long long)wc.requests,
+		    (unsigned long long)wc.batch_sleeps);
 	}
 	evbuffer_add_printf(b, "]}\n");
 }

@@ -308,25 +308,41 @@ worker_loop_done(struct event_base *base, int rv)
 }
 
 /*
- * batch_wait: sleeps us microseconds without a wait queue, so that no
- * other core has to wake this one.  The first time, it makes the
- * thread's timer slack (50 us by default) small enough for the sleep.
+ * The calling thread's timer slack: 1 us while batch_wait is on, where
+ * the default (50 us) would outlast the sleep; the default otherwise.
  */
 static void
-worker_batch_sleep(long us)
+worker_batch_slack(int on)
 {
-	static _Thread_local int	 slack_set;
-	struct timespec			 ts;
+	static _Thread_local int	 slack_on;
 
-	if (!slack_set) {
+	if (on == slack_on)
+		return;
 #ifdef PR_SET_TIMERSLACK
-		prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+	prctl(PR_SET_TIMERSLACK, on ? 1000UL : 0UL, 0UL, 0UL, 0UL);
 #endif
-		slack_set = 1;
-	}
+	slack_on = on;
+}
+
+/* batch_wait: sleeps us microseconds off every wait queue, and counts it. */
+static void
+worker_batch_sleep(struct worker *w, long us)
+{
+	struct timespec	ts;
+
+	worker_batch_slack(1);
 	ts.tv_sec = 0;
 	ts.tv_nsec = us * 1000;
 	nanosleep(&ts, NULL);
+	__atomic_store_n(&w->counts.batch_sleeps, w->counts.batch_sleeps + 1,
+	    __ATOMIC_RELAXED);
+}
+
+/* The calling worker's batch_wait, in microseconds; 0 when off. */
+static long
+worker_batch_wait(const struct worker *w)
+{
+	return (w->conf != NULL ? w->conf->batch_wait : 0);
 }
 
 /*
@@ -338,14 +354,15 @@ worker_batch_sleep(long us)
  * in a virtual machine, an exit to the hypervisor - is paid by the
  * client's or the server's core once or twice per request, and the proxy
  * forwards one message at a time where it could forward several.  So
- * once a blocking wait and its pass took less than BATCH_DENSE times
- * batch_wait, the loop stops blocking: it sleeps batch_wait, then takes
- * what arrived meanwhile in one pass, and so on until a pass reads
- * nothing.  A pass longer than BATCH_DENSE times batch_wait is followed
- * by the next at once: the loop is saturated and a sleep would only cost
- * throughput.  A message waits at most batch_wait (plus the system's
- * timer latency); with few requests in flight, that wait is on every
- * request's path and lowers throughput.
+ * when a blocking wait and the pass after it took less than BATCH_DENSE
+ * times batch_wait, the loop stops blocking: it sleeps batch_wait, then
+ * takes what arrived meanwhile in one pass, and so on until a pass reads
+ * nothing from a client or server.  A pass longer than BATCH_DENSE times
+ * batch_wait is followed by the next at once: the loop is saturated and
+ * a sleep would only cost throughput.  A message waits at most
+ * batch_wait, plus the system's timer latency and one pass; with few
+ * requests in flight, that wait is on every request's path and lowers
+ * throughput.  A reload takes effect at the next pass.
  */
 #define BATCH_DENSE	4
 
@@ -358,7 +375,8 @@ worker_loop(void)
 	long			 us;
 
 	for (;;) {
-		us = w->conf != NULL ? w->conf->batch_wait : 0;
+		us = worker_batch_wait(w);
+		worker_batch_slack(us > 0);
 		if (us > 0)
 			t0 = cutover_now_us();
 		if (worker_loop_done(w->base,
@@ -372,14 +390,14 @@ worker_loop(void)
 			continue;
 		do {
 			if (t1 - t0 < dense)
-				worker_batch_sleep(us);
+				worker_batch_sleep(w, us);
 			seen = sockread_count;
 			t0 = cutover_now_us();
 			if (worker_loop_done(w->base, event_base_loop(w->base,
 			    EVLOOP_NONBLOCK | EVLOOP_ONCE)))
 				return;
 			t1 = cutover_now_us();
-		} while (sockread_count != seen);
+		} while (sockread_count != seen && worker_batch_wait(w) == us);
 	}
 }
 
@@ -606,6 +624,7 @@ worker_counts_of(int i, struct worker_counts *t)
 	t->active = __atomic_load_n(&c->active, __ATOMIC_RELAXED);
 	t->idle = __atomic_load_n(&c->idle, __ATOMIC_RELAXED);
 	t->requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
+	t->batch_sleeps = __atomic_load_n(&c->batch_sleeps, __ATOMIC_RELAXED);
 }
 
 void
@@ -622,5 +641,6 @@ worker_totals(struct worker_counts *t)
 		t->active += c.active;
 		t->idle += c.idle;
 		t->requests += c.requests;
+		t->batch_sleeps += c.batch_sleeps;
 	}
 }

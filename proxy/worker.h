@@ -21,6 +21,7 @@ struct worker_counts {
 	unsigned	active;
 	unsigned	idle;
 	uint64_t	requests;
+	uint64_t	batch_sleeps;	/* batch_wait sleeps (worker_loop) */
 };
 
 struct worker {

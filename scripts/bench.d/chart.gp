@@ -2,8 +2,9 @@
 # reads dir/chart-rps.dat and dir/chart-p99.dat (written by report.pl: one
 # row per profile, one column per proxy) and draws dir/latest.svg.
 if (!exists("dir")) dir = 'bench-results'
-# One column per target that ran, after the profile's.
-ncol = int(system("head -n 1 '".dir."/chart-rps.dat' | awk -F'\t' '{ print NF }'"))
+# ncol (the profile's column and one per target that ran) and their
+# colours, from report.pl.
+load dir.'/chart-cols.gp'
 set terminal svg size 900,760 dynamic font 'sans,12' background '#ffffff'
 set output dir.'/latest.svg'
 set datafile missing '-'
@@ -17,20 +18,16 @@ set grid ytics
 set yrange [0:*]
 set xtics nomirror
 set ytics nomirror
-set linetype 1 lc rgb '#1b9e77'
-set linetype 2 lc rgb '#d95f02'
-set linetype 3 lc rgb '#7570b3'
-set linetype 4 lc rgb '#e7298a'
-set linetype 5 lc rgb '#999999'
-set linetype 6 lc rgb '#66a61e'
 
-set multiplot layout 2,1 title 'cutover vs HAProxy vs nginx (1 worker each, and cutover with 2; median of runs)'
+set multiplot layout 2,1 title 'cutover vs HAProxy vs nginx (1 worker each unless named; median of runs)'
 set title 'throughput (requests per second, higher is better)'
 set format y '%.0f'
-plot for [i=2:ncol] dir.'/chart-rps.dat' using i:xtic(1) title columnheader(i)
+plot for [i=2:ncol] dir.'/chart-rps.dat' using i:xtic(1) title columnheader(i) \
+    lc rgb word(colours, i - 1)
 set title 'p99 latency (ms, log scale, lower is better)'
 set logscale y
 set yrange [0.1:*]
 set format y '%g'
-plot for [i=2:ncol] dir.'/chart-p99.dat' using i:xtic(1) title columnheader(i)
+plot for [i=2:ncol] dir.'/chart-p99.dat' using i:xtic(1) title columnheader(i) \
+    lc rgb word(colours, i - 1)
 unset multiplot

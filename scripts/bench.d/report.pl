@@ -178,8 +178,8 @@ for my $p (@profiles) {
 				} qw(rps p50_us p99_us cpu_s_per_1k rss_kb)) . " },\n";
 			}
 			for my $peer (qw(haproxy nginx)) {
-				my $q = $paired{$p}{$t} && $paired{$p}{$t}{$peer}
-				    or next;
+				my $q = $paired{$p} && $paired{$p}{$t} &&
+				    $paired{$p}{$t}{$peer} or next;
 				$s .= "          \"rps_per_round_vs_$peer\": { "
 				    . join(', ', map { "\"$_\": "
 				    . jnum($q->{$_}, $_ eq 'rounds' ? '%d' : '%.3f')
@@ -291,10 +291,18 @@ print $md "**ERRORS in $E{ERRORS} runs**: the medians leave those runs out; ",
 close $md;
 
 # --- chart data: one row per profile, one column per target ---
+# Each target keeps its colour whichever targets ran.
+my %colour = (cutover => '#1b9e77', 'cutover-w2' => '#d95f02',
+    'cutover-batch' => '#66a61e', haproxy => '#7570b3', nginx => '#e7298a',
+    direct => '#999999');
+my @ran = grep { my $t = $_; grep { $med{$_}{$t} } @thr } @order;
+open my $g, '>', "$out/chart-cols.gp" or die "$out/chart-cols.gp: $!\n";
+print $g "ncol = ", 1 + @ran, "\n",
+    "colours = \"", join(' ', map { $colour{$_} } @ran), "\"\n";
+close $g;
 for my $k (['rps', 'chart-rps.dat', 1], ['p99_us', 'chart-p99.dat', 1000]) {
 	my ($key, $file, $div) = @$k;
-	# A column per target that ran.
-	my @cols = grep { my $t = $_; grep { $med{$_}{$t} } @thr } @order;
+	my @cols = @ran;
 	open my $c, '>', "$out/$file" or die "$out/$file: $!\n";
 	print $c join("\t", 'profile', @cols), "\n";
 	for my $p (@thr) {

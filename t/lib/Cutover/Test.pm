@@ -244,11 +244,11 @@ sub start_backend {
 # and batch_wait = $CUTOVER_TEST_BATCH_WAIT, when set, to run it with the
 # batching event loop.
 sub _conf_defaults {
-	my ($text, $n) = @_;
+	my ($text, $n, $status_port) = @_;
 	my @add;
 	push @add, 'admin_socket = ' . tmpdir() . "/cutover-$n.sock"
 	    unless $text =~ /^\s*admin_socket\s*=/m;
-	push @add, 'status_listen = 127.0.0.1:' . free_port()
+	push @add, 'status_listen = 127.0.0.1:' . ($status_port // free_port())
 	    unless $text =~ /^\s*status_listen\s*=/m;
 	push @add, "workers = $ENV{CUTOVER_TEST_WORKERS}"
 	    if $ENV{CUTOVER_TEST_WORKERS} && $text !~ /^\s*workers\s*=/m;
@@ -311,6 +311,7 @@ sub start_cutover {
 	$text = _conf_defaults($text, $n) unless $o{raw};
 	my $self = bless {
 		n => $n,
+		raw => $o{raw},
 		conf_text => $text,
 		conf_path => write_conf($text, name => "cutover-$n.conf"),
 		log_path => "$dir/cutover-$n.log",
@@ -746,21 +747,39 @@ sub wait_log {
 # ->reload: SIGHUP.
 sub reload { $_[0]->signal('HUP') }
 
+# ->rewrite(TEXT): replaces the config file with TEXT plus what
+# start_cutover added to the first one (the same admin socket and status
+# port, workers and batch_wait from the environment), in one rename, so
+# that a reload never reads a half-written file.
+sub rewrite {
+	my ($self, $text) = @_;
+	$text = Cutover::Test::_conf_defaults($text, $self->{n},
+	    $self->{status_port}) unless $self->{raw};
+	my $tmp = "$self->{conf_path}.new";
+	Cutover::Test::_spew($tmp, $text);
+	rename $tmp, $self->{conf_path} or die "rename $tmp: $!\n";
+	$self->{conf_text} = $text;
+}
+
 # ->reloading(sub { my ($i) = @_; CONFIG TEXT }, sub { WORK }) -> WORK's
 # result: while WORK runs, a child rewrites the config with the text of
-# reload $i (1, 2, ...) and sends SIGHUP, every 50 ms.
+# reload $i (1, 2, ...) and sends SIGHUP, every 50 ms; at most 2,000
+# times, and never past the end of the test that started it.
 sub reloading {
 	my ($self, $conf, $work) = @_;
+	my $parent = $$;
 	my $pid = fork // die "fork: $!";
 	if ($pid == 0) {
 		$SIG{TERM} = sub { POSIX::_exit(0) };
-		for (my $i = 1; ; $i++) {
-			open my $fh, '>', $self->{conf_path} or POSIX::_exit(1);
-			print $fh $conf->($i);
-			close $fh;
-			kill 'HUP', $self->{pid};
-			Time::HiRes::sleep(0.05);
-		}
+		eval {
+			for my $i (1 .. 2000) {
+				last if getppid() != $parent;
+				$self->rewrite($conf->($i));
+				kill 'HUP', $self->{pid};
+				Time::HiRes::sleep(0.05);
+			}
+		};
+		POSIX::_exit($@ ? 1 : 0);
 	}
 	my $res = eval { $work->() };
 	my $err = $@;

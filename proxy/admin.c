@@ -943,14 +943,7 @@ admin_sweep_cb_locked(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(admin_sweep_ev, &tv);
 }
 
-/* The main thread's callbacks run under the worker lock (worker.c). */
-static void
-admin_sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	worker_lock();
-	admin_sweep_cb_locked(fd, what, arg);
-	worker_unlock();
-}
+WORKER_LOCKED_EVENT_CB(admin_sweep_cb)
 
 /* Keeps a deleted server until its generation is released. */
 static void

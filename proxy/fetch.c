@@ -131,14 +131,7 @@ fetch_sock_cb_locked(evutil_socket_t fd, short what, void *arg)
 	fetch_loop_read_done(l);
 }
 
-/* The main thread's callbacks run under the worker lock (worker.c). */
-static void
-fetch_sock_cb(evutil_socket_t fd, short what, void *arg)
-{
-	worker_lock();
-	fetch_sock_cb_locked(fd, what, arg);
-	worker_unlock();
-}
+WORKER_LOCKED_EVENT_CB(fetch_sock_cb)
 
 /* libcurl's socket callback: watch fd for what it asks, or stop. */
 static int
@@ -209,14 +202,7 @@ fetch_curl_timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 	fetch_loop_read_done(l);
 }
 
-/* The main thread's callbacks run under the worker lock (worker.c). */
-static void
-fetch_curl_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	worker_lock();
-	fetch_curl_timer_cb_locked(fd, what, arg);
-	worker_unlock();
-}
+WORKER_LOCKED_EVENT_CB(fetch_curl_timer_cb)
 
 /* Keeps up to FETCH_MAXBODY bytes of a response body. */
 static size_t

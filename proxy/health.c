@@ -270,14 +270,7 @@ health_run_cb_locked(evutil_socket_t fd, short what, void *arg)
 	hc->running = 1;
 }
 
-/* The main thread's callbacks run under the worker lock (worker.c). */
-static void
-health_run_cb(evutil_socket_t fd, short what, void *arg)
-{
-	worker_lock();
-	health_run_cb_locked(fd, what, arg);
-	worker_unlock();
-}
+WORKER_LOCKED_EVENT_CB(health_run_cb)
 
 /* Makes the check state of a server, not scheduled yet. */
 static struct health_check *

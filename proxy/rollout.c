@@ -370,14 +370,7 @@ rollout_hook_timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 	rollout_hook_next();
 }
 
-/* The main thread's callbacks run under the worker lock (worker.c). */
-static void
-rollout_hook_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	worker_lock();
-	rollout_hook_timer_cb_locked(fd, what, arg);
-	worker_unlock();
-}
+WORKER_LOCKED_EVENT_CB(rollout_hook_timer_cb)
 
 /* Appends the effective weights of the route's split as a JSON object. */
 static void
@@ -1059,14 +1052,7 @@ rollout_tick_cb_locked(evutil_socket_t fd, short what, void *arg)
 		rollout_eval(ro, now);
 }
 
-/* The main thread's callbacks run under the worker lock (worker.c). */
-static void
-rollout_tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	worker_lock();
-	rollout_tick_cb_locked(fd, what, arg);
-	worker_unlock();
-}
+WORKER_LOCKED_EVENT_CB(rollout_tick_cb)
 
 /* Makes an idle rollout for a section. */
 static struct rollout *

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include <event2/util.h>
+
 struct conf;
 struct server;
 struct event_base;
@@ -98,6 +100,20 @@ worker_unlock(void)
 {
 	if (worker_threaded)
 		worker_unlock_slow();
+}
+
+/*
+ * Defines the event callback NAME, which runs NAME_locked(fd, what, arg)
+ * under the lock: the main thread's own callbacks (admin sweep, health
+ * checks, curl, rollouts) see the shared state whole that way.
+ */
+#define WORKER_LOCKED_EVENT_CB(name)					\
+static void								\
+name(evutil_socket_t fd, short what, void *arg)				\
+{									\
+	worker_lock();							\
+	name##_locked(fd, what, arg);					\
+	worker_unlock();						\
 }
 
 #endif

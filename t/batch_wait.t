@@ -9,7 +9,6 @@ use strict;
 use warnings;
 use Test::More tests => 16;
 use Cutover::Test;
-use Time::HiRes qw(sleep);
 
 my $blue = start_backend(name => 'blue');
 my $green = start_backend(name => 'green');
@@ -89,17 +88,6 @@ $cv->rewrite(conf('200us'));
 $mark = $cv->log_mark;
 $cv->reload;
 ok($cv->wait_log(qr/config reloaded/, from => $mark), 'reloaded to 200us');
-my @busy;
-for (1 .. 4) {
-	my $c = http_client($port, timeout => 10);
-	$c->send("GET /?delay=500 HTTP/1.1\r\nHost: app.test\r\n\r\n");
-	push @busy, $c;
-}
-sleep 0.2;
-$cv->signal('TERM');
-my $done = grep {
-	my $rr = $_->response(timeout => 10);
-	$rr->{status} == 200 && $rr->{complete}
-} @busy;
-is($done, 4, 'SIGTERM: the four requests in flight complete');
+is($cv->terminate_busy($port, delay => 500, settle => 0.2), 4,
+    'SIGTERM: the four requests in flight complete');
 is($cv->wait_exit(timeout => 10), 0, 'and cutover exits 0');

@@ -119,19 +119,8 @@ ok($cv->wait_log(qr/server dead: breaker half-open/, from => $mark,
     timeout => 3), 'and goes half-open after breaker_recovery');
 
 # A graceful shutdown with requests in flight on both workers.
-my @busy;
-for (1 .. 4) {
-	my $c = http_client($port, timeout => 10);
-	$c->send("GET /?delay=800 HTTP/1.1\r\nHost: app.test\r\n\r\n");
-	push @busy, $c;
-}
-sleep 0.3;
-$cv->signal('TERM');
-my $done = grep {
-	my $r = $_->response(timeout => 10);
-	$r->{status} == 200 && $r->{complete}
-} @busy;
-is($done, 4, 'SIGTERM: the four requests in flight complete');
+is($cv->terminate_busy($port, delay => 800, settle => 0.3), 4,
+    'SIGTERM: the four requests in flight complete');
 is($cv->wait_exit(timeout => 10), 0, 'and cutover exits 0');
 
 # max_connections counts the connections of every worker.

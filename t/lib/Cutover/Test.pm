@@ -747,6 +747,25 @@ sub wait_log {
 # ->reload: SIGHUP.
 sub reload { $_[0]->signal('HUP') }
 
+# ->terminate_busy(PORT, n => 4, delay => 800, settle => 0.3) -> how many
+# of n requests, each held delay ms by the backend and sent before
+# SIGTERM (settle seconds before it), were answered 200 and complete.
+sub terminate_busy {
+	my ($self, $port, %o) = @_;
+	my $delay = $o{delay} // 800;
+	my @busy = map {
+		my $c = Cutover::Test::http_client($port, timeout => 10);
+		$c->send("GET /?delay=$delay HTTP/1.1\r\nHost: app.test\r\n\r\n");
+		$c;
+	} 1 .. ($o{n} // 4);
+	Time::HiRes::sleep($o{settle} // 0.3);
+	$self->signal('TERM');
+	return scalar grep {
+		my $r = $_->response(timeout => 10);
+		$r->{status} == 200 && $r->{complete}
+	} @busy;
+}
+
 # ->rewrite(TEXT): replaces the config file with TEXT plus what
 # start_cutover added to the first one (the same admin socket and status
 # port, workers and batch_wait from the environment), in one rename, so

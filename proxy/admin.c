@@ -239,7 +239,7 @@ admin_help(struct admin_req *req)
 }
 
 /* Appends LABEL and one figure of every worker: 0 sessions, 1 requests,
-   2 batch_wait sleeps. */
+   2 batch_wait sleeps, 3 busy polls that found work. */
 static void
 admin_workers_figure(struct evbuffer *b, const char *label, int which)
 {
@@ -252,7 +252,8 @@ admin_workers_figure(struct evbuffer *b, const char *label, int which)
 		evbuffer_add_printf(b, "%s %llu", i ? "," : "",
 		    which == 0 ? (unsigned long long)wc.sessions :
 		    which == 1 ? (unsigned long long)wc.requests :
-		    (unsigned long long)wc.batch_sleeps);
+		    which == 2 ? (unsigned long long)wc.batch_sleeps :
+		    (unsigned long long)wc.busy_polls);
 	}
 }
 
@@ -286,6 +287,7 @@ admin_show_info(struct admin_req *req)
 		admin_workers_figure(b, "sessions", 0);
 		admin_workers_figure(b, "; requests", 1);
 		admin_workers_figure(b, "; batch sleeps", 2);
+		admin_workers_figure(b, "; busy polls", 3);
 		evbuffer_add_printf(b, ")\n");
 		return;
 	}
@@ -311,9 +313,11 @@ admin_show_info(struct admin_req *req)
 	for (i = 0; i < worker_count(); i++) {
 		worker_counts_of(i, &wc);
 		evbuffer_add_printf(b, "%s{\"sessions\":%u,\"requests\":%llu,"
-		    "\"batch_sleeps\":%llu}", i ? "," : "", wc.sessions,
+		    "\"batch_sleeps\":%llu,\"busy_polls\":%llu}",
+		    i ? "," : "", wc.sessions,
 		    (unsigned long long)wc.requests,
-		    (unsigned long long)wc.batch_sleeps);
+		    (unsigned long long)wc.batch_sleeps,
+		    (unsigned long long)wc.busy_polls);
 	}
 	evbuffer_add_printf(b, "]}\n");
 }

@@ -155,6 +155,8 @@ static void	conf_global_status_listen(struct conf_parse *, const char *,
 		    const char *);
 static void	conf_global_batch_wait(struct conf_parse *, const char *,
 		    const char *);
+static void	conf_global_busy_poll(struct conf_parse *, const char *,
+		    const char *);
 static void	conf_global_workers(struct conf_parse *, const char *,
 		    const char *);
 static void	conf_global_access_log(struct conf_parse *, const char *,
@@ -215,6 +217,7 @@ static const struct conf_key conf_global_keys[] = {
 	{ "status_listen", CONF_T_FN, 0, 0, 0, 0, conf_global_status_listen },
 	{ "workers", CONF_T_FN, 0, 0, 0, 0, conf_global_workers },
 	{ "batch_wait", CONF_T_FN, 0, 0, 0, 0, conf_global_batch_wait },
+	{ "busy_poll", CONF_T_FN, 0, 0, 0, 0, conf_global_busy_poll },
 	{ "max_connections", CONF_T_INT, G(max_connections), 1, 10000000, 0,
 	    NULL },
 	{ "access_log", CONF_T_FN, 0, 0, 0, 0, conf_global_access_log },
@@ -959,16 +962,16 @@ conf_global_workers(struct conf_parse *p, const char *key, const char *value)
 		p->conf->workers = (int)n;
 }
 
-/* batch_wait: a time in us or ms, at most 1ms; 0 or off. */
+/* A time in us or ms, at most 1ms; 0 or off (batch_wait, busy_poll). */
 static void
-conf_global_batch_wait(struct conf_parse *p, const char *key,
-    const char *value)
+conf_global_short_wait(struct conf_parse *p, const char *key,
+    const char *value, long *out)
 {
 	unsigned long long	 n;
 	const char		*u;
 
 	if (strcmp(value, "off") == 0) {
-		p->conf->batch_wait = 0;
+		*out = 0;
 		return;
 	}
 	if (conf_digits(value, &n, &u) != NULL ||
@@ -984,7 +987,36 @@ conf_global_batch_wait(struct conf_parse *p, const char *key,
 		conf_key_error(p, key, "%s out of range 0-1ms", value);
 		return;
 	}
-	p->conf->batch_wait = (long)n;
+	*out = (long)n;
+}
+
+static void
+conf_global_batch_wait(struct conf_parse *p, const char *key,
+    const char *value)
+{
+	conf_global_short_wait(p, key, value, &p->conf->batch_wait);
+}
+
+static void
+conf_global_busy_poll(struct conf_parse *p, const char *key,
+    const char *value)
+{
+	conf_global_short_wait(p, key, value, &p->conf->busy_poll);
+}
+
+/*
+ * The end of [global]: batch_wait replaces busy polling while it is on, so
+ * both given on is a contradiction, not a choice.
+ */
+static void
+conf_global_end(struct conf_parse *p)
+{
+	int	line = conf_seen(p, "busy_poll");
+
+	if (line != 0 && conf_seen(p, "batch_wait") != 0 &&
+	    p->conf->busy_poll > 0 && p->conf->batch_wait > 0)
+		conf_error(p, line, "busy_poll and batch_wait exclude each "
+		    "other: set one of them to off");
 }
 
 /* access_log: a path, - for stdout, or off. */
@@ -1754,6 +1786,7 @@ conf_new(const char *path)
 	c->admin_socket = xstrdup(CUTOVER_SOCK);
 	c->status_listen = xstrdup("127.0.0.1:9901");
 	c->workers = 1;
+	c->busy_poll = CONF_BUSY_POLL;
 	c->max_connections = 10000;
 	c->log_level = LOG_LEVEL_INFO;
 	c->client_header_timeout = 10 * 1000;
@@ -1998,7 +2031,9 @@ conf_section_end(struct conf_parse *p)
 	switch (p->kind) {
 	case CONF_NONE:
 	case CONF_SKIP:
+		break;
 	case CONF_GLOBAL:
+		conf_global_end(p);
 		break;
 	case CONF_LISTENER:
 		conf_listener_end(p, p->obj);

@@ -195,6 +195,9 @@ struct rollout_conf {
 	char			*p95_query;
 };
 
+/* busy_poll's default: the longest a worker polls before it blocks, in us. */
+#define CONF_BUSY_POLL	50
+
 /* One configuration generation. */
 struct conf {
 	int			 refcnt;
@@ -206,6 +209,7 @@ struct conf {
 	char			*status_listen;	/* NULL when off */
 	int			 workers;
 	long			 batch_wait;	/* microseconds; 0: off */
+	long			 busy_poll;	/* microseconds; 0: off */
 	int			 max_connections;
 	char			*access_log;	/* NULL when off */
 	int			 access_log_json;

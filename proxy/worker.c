@@ -345,19 +345,71 @@ worker_batch_wait(const struct worker *w)
 	return (w->conf != NULL ? w->conf->batch_wait : 0);
 }
 
+/* The calling worker's busy_poll, in microseconds; 0 when off. */
+static long
+worker_busy_poll(const struct worker *w)
+{
+	return (w->conf != NULL ? w->conf->busy_poll : 0);
+}
+
 /*
- * The event loop of the calling thread's worker, until it is told to end.
+ * busy_poll: one turn of a loop that polls before it blocks.  A loop that
+ * blocks in epoll_wait() each time it has caught up must be woken by
+ * whoever sends it the next byte: an interrupt to an idle core and, in a
+ * virtual machine, an exit to the hypervisor, paid by the client's or the
+ * server's core once or twice per request under dense traffic.  So after
+ * a pass the loop goes on polling without blocking for as long as the
+ * poll window, counted from the last pass that read from a client or a
+ * server; only then does it block.  The window adapts as the kernel's
+ * halt polling does: a blocking wait woken within max doubles it (up to
+ * max), a longer one halves it, so an idle or sparse loop soon polls no
+ * more and a dense one never blocks.  Returns nonzero when the loop ends.
+ */
+static int
+worker_poll_turn(struct worker *w, long max)
+{
+	unsigned long	 seen;
+	uint64_t	 last, t;
+
+	if (w->poll_window > max)
+		w->poll_window = max;
+	last = cutover_now_us();
+	while (w->poll_window > 0) {
+		seen = sockread_count;
+		if (worker_loop_done(w->base, event_base_loop(w->base,
+		    EVLOOP_NONBLOCK | EVLOOP_ONCE)))
+			return (1);
+		t = cutover_now_us();
+		if (sockread_count != seen) {
+			last = t;
+			__atomic_store_n(&w->counts.busy_polls,
+			    w->counts.busy_polls + 1, __ATOMIC_RELAXED);
+		} else if (t - last >= (uint64_t)w->poll_window)
+			break;
+		if (worker_busy_poll(w) != max || worker_batch_wait(w) != 0)
+			return (0);	/* reloaded */
+	}
+	t = cutover_now_us();
+	if (worker_loop_done(w->base, event_base_loop(w->base, EVLOOP_ONCE)))
+		return (1);
+	if (cutover_now_us() - t <= (uint64_t)max)
+		w->poll_window = w->poll_window == 0 ? 2 :
+		    w->poll_window * 2 > max ? max : w->poll_window * 2;
+	else
+		w->poll_window /= 2;
+	return (0);
+}
+
+/*
+ * The event loop of the calling thread's worker, until it is told to end:
+ * with busy_poll on (the default) in turns of worker_poll_turn().
  *
- * With batch_wait set (off by default): a loop that blocks in epoll_wait()
- * each time it has caught up must be woken by whoever sends it the next
- * byte.  Under dense traffic that wake-up - an interrupt to an idle core;
- * in a virtual machine, an exit to the hypervisor - is paid by the
- * client's or the server's core once or twice per request, and the proxy
- * forwards one message at a time where it could forward several.  So
- * when a blocking wait and the pass after it took less than BATCH_DENSE
- * times batch_wait, the loop stops blocking: it sleeps batch_wait, then
- * takes what arrived meanwhile in one pass, and so on until a pass reads
- * nothing from a client or server.  A pass longer than BATCH_DENSE times
+ * With batch_wait set instead (off by default), the loop sleeps rather
+ * than polls: when a blocking wait and the pass after it took less than
+ * BATCH_DENSE times batch_wait, it stops blocking: it sleeps batch_wait,
+ * off every wait queue so that nobody has to wake it, then takes what
+ * arrived meanwhile in one pass, and so on until a pass reads nothing
+ * from a client or server.  A pass longer than BATCH_DENSE times
  * batch_wait is followed by the next at once: the loop is saturated and
  * a sleep would only cost throughput.  A message waits at most
  * batch_wait, plus the system's timer latency and one pass; with few
@@ -372,11 +424,16 @@ worker_loop(void)
 	struct worker		*w = worker_self;
 	unsigned long		 seen;
 	uint64_t		 t0 = 0, t1, dense;
-	long			 us;
+	long			 us, max;
 
 	for (;;) {
 		us = worker_batch_wait(w);
 		worker_batch_slack(us > 0);
+		if (us == 0 && (max = worker_busy_poll(w)) > 0) {
+			if (worker_poll_turn(w, max))
+				return;
+			continue;
+		}
 		if (us > 0)
 			t0 = cutover_now_us();
 		if (worker_loop_done(w->base,
@@ -625,6 +682,7 @@ worker_counts_of(int i, struct worker_counts *t)
 	t->idle = __atomic_load_n(&c->idle, __ATOMIC_RELAXED);
 	t->requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
 	t->batch_sleeps = __atomic_load_n(&c->batch_sleeps, __ATOMIC_RELAXED);
+	t->busy_polls = __atomic_load_n(&c->busy_polls, __ATOMIC_RELAXED);
 }
 
 void
@@ -642,5 +700,6 @@ worker_totals(struct worker_counts *t)
 		t->idle += c.idle;
 		t->requests += c.requests;
 		t->batch_sleeps += c.batch_sleeps;
+		t->busy_polls += c.busy_polls;
 	}
 }

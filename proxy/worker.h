@@ -24,6 +24,7 @@ struct worker_counts {
 	unsigned	idle;
 	uint64_t	requests;
 	uint64_t	batch_sleeps;	/* batch_wait sleeps (worker_loop) */
+	uint64_t	busy_polls;	/* busy polls that found work */
 };
 
 struct worker {
@@ -33,6 +34,7 @@ struct worker {
 	struct worker_counts	 counts;
 	int			 exiting;	/* serves no more */
 	struct worker_queue	*queue;	/* work handed over by other threads */
+	long			 poll_window;	/* busy_poll's, in us */
 };
 
 /* Nonzero once more than one worker runs: the lock is real then. */

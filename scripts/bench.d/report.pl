@@ -12,7 +12,8 @@ use warnings;
 my ($tsv, $out) = @ARGV;
 die "usage: report.pl RESULTS.TSV OUTDIR\n" unless defined $out;
 
-my @order = qw(cutover cutover-w2 cutover-batch haproxy nginx direct);
+my @order = qw(cutover cutover-w2 cutover-batch cutover-nopoll haproxy nginx
+    direct);
 my %desc = (
 	'small-50'  => '100-byte responses, 50 keep-alive connections',
 	'small-400' => '100-byte responses, 400 keep-alive connections',
@@ -170,7 +171,7 @@ for my $p (@profiles) {
 			    rss_kb)) . " },\n";
 			my @refs = (['vs_haproxy', $h], ['vs_direct', $x]);
 			push @refs, ['vs_cutover', $med{$p}{cutover}]
-			    if $t eq 'cutover-w2' || $t eq 'cutover-batch';
+			    if $t =~ /^cutover-/;
 			for my $ref (@refs) {
 				my ($name, $b) = @$ref;
 				$s .= "          \"$name\": { " . join(', ', map {
@@ -257,16 +258,16 @@ if (@thr) {
 		}
 		print $md "\n";
 	}
-	my @w2 = grep { $med{$_}{'cutover-w2'} && $med{$_}{cutover} } @thr;
-	print $md "cutover with workers = 2 over workers = 1 (req/s): ",
-	    join(', ', map { "$_ " . fmt_ratio(ratio(
-	    $med{$_}{'cutover-w2'}{rps}, $med{$_}{cutover}{rps})) . '×' } @w2),
-	    ".\n\n" if @w2;
-	my @bw = grep { $med{$_}{'cutover-batch'} && $med{$_}{cutover} } @thr;
-	print $md "cutover with batch_wait = 20us over cutover (req/s): ",
-	    join(', ', map { "$_ " . fmt_ratio(ratio(
-	    $med{$_}{'cutover-batch'}{rps}, $med{$_}{cutover}{rps})) . '×' } @bw),
-	    ".\n\n" if @bw;
+	for my $v (['cutover-w2', 'workers = 2 over workers = 1'],
+	    ['cutover-batch', 'batch_wait = 20us over cutover'],
+	    ['cutover-nopoll', 'busy_poll = off over cutover']) {
+		my ($t, $what) = @$v;
+		my @have = grep { $med{$_}{$t} && $med{$_}{cutover} } @thr;
+		print $md "cutover with $what (req/s): ",
+		    join(', ', map { "$_ " . fmt_ratio(ratio(
+		    $med{$_}{$t}{rps}, $med{$_}{cutover}{rps})) . '×' } @have),
+		    ".\n\n" if @have;
+	}
 }
 for my $p (grep { /^idle-/ } @profiles) {
 	my ($n) = $p =~ /(\d+)/;
@@ -293,7 +294,8 @@ close $md;
 # --- chart data: one row per profile, one column per target ---
 # Each target keeps its colour whichever targets ran.
 my %colour = (cutover => '#1b9e77', 'cutover-w2' => '#d95f02',
-    'cutover-batch' => '#66a61e', haproxy => '#7570b3', nginx => '#e7298a',
+    'cutover-batch' => '#66a61e', 'cutover-nopoll' => '#e6ab02',
+    haproxy => '#7570b3', nginx => '#e7298a',
     direct => '#999999');
 my @ran = grep { my $t = $_; grep { $med{$_}{$t} } @thr } @order;
 open my $g, '>', "$out/chart-cols.gp" or die "$out/chart-cols.gp: $!\n";

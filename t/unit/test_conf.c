@@ -652,9 +652,9 @@ test_special_values(void)
 	conf_unref(c);
 }
 
-/* batch_wait: microseconds or milliseconds up to 1ms, 0 or off. */
+/* batch_wait and busy_poll: short waits in us or ms, and never both on. */
 static void
-test_batch_wait(void)
+test_short_waits(void)
 {
 	static const struct {
 		const char	*value;
@@ -674,28 +674,53 @@ test_batch_wait(void)
 		{ "-5us", 0, "invalid value \"-5us\" (a time in us or ms, 0 or off)" },
 		{ "soon", 0, "invalid value \"soon\" (a time in us or ms, 0 or off)" },
 	};
+	static const char *const keys[] = { "batch_wait", "busy_poll" };
 	struct conf	*c;
 	const char	*msgs;
 	char		 text[256], want[256];
-	size_t		 i;
+	size_t		 i, k;
+	long		 got;
 
 	c = load("[listener web]\nbind = 127.0.0.1:8080\n", &msgs);
 	ok(c != NULL && c->batch_wait == 0, "batch_wait is off by default");
+	ok(c != NULL && c->busy_poll == 50, "busy_poll is 50us by default");
 	conf_unref(c);
-	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
-		snprintf(text, sizeof text, "[global]\nbatch_wait = %s\n"
-		    "[listener web]\nbind = 127.0.0.1:8080\n", t[i].value);
-		if (t[i].error == NULL) {
-			c = load(text, &msgs);
-			ok(c != NULL && c->batch_wait == t[i].us,
-			    "batch_wait = %s is %ld us", t[i].value, t[i].us);
-			conf_unref(c);
-			continue;
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+			snprintf(text, sizeof text, "[global]\n%s = %s\n"
+			    "[listener web]\nbind = 127.0.0.1:8080\n", keys[k],
+			    t[i].value);
+			if (t[i].error == NULL) {
+				c = load(text, &msgs);
+				got = c == NULL ? -1 : k == 0 ? c->batch_wait :
+				    c->busy_poll;
+				ok(got == t[i].us, "%s = %s is %ld us", keys[k],
+				    t[i].value, t[i].us);
+				conf_unref(c);
+				continue;
+			}
+			snprintf(want, sizeof want, "2: global: %s: %s",
+			    keys[k], t[i].error);
+			refused(text, want, t[i].value);
 		}
-		snprintf(want, sizeof want, "2: global: batch_wait: %s",
-		    t[i].error);
-		refused(text, want, t[i].value);
 	}
+
+	/* batch_wait replaces the default busy polling without a word... */
+	c = load("[global]\nbatch_wait = 20us\n[listener web]\n"
+	    "bind = 127.0.0.1:8080\n", &msgs);
+	ok(c != NULL && c->batch_wait == 20,
+	    "batch_wait on with busy_poll left at its default");
+	conf_unref(c);
+	c = load("[global]\nbusy_poll = off\nbatch_wait = 1ms\n"
+	    "[listener web]\nbind = 127.0.0.1:8080\n", &msgs);
+	ok(c != NULL && c->batch_wait == 1000 && c->busy_poll == 0,
+	    "batch_wait on with busy_poll off");
+	conf_unref(c);
+	/* ...but both given on is refused, at the busy_poll line. */
+	refused("[global]\nbatch_wait = 20us\nbusy_poll = 10us\n"
+	    "[listener web]\nbind = 127.0.0.1:8080\n",
+	    "3: busy_poll and batch_wait exclude each other: set one of them "
+	    "to off", "both on");
 }
 
 /* The reader: comments, indentation, CRLF, BOM, NUL, long lines. */
@@ -963,7 +988,7 @@ main(void)
 	test_full();
 	test_defaults();
 	test_special_values();
-	test_batch_wait();
+	test_short_waits();
 	test_reader();
 	test_nul();
 	test_misc();

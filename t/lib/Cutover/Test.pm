@@ -242,7 +242,8 @@ sub start_backend {
 # them, so that parallel test files never share a socket or port;
 # workers = $CUTOVER_TEST_WORKERS, when set, to run the suite threaded;
 # and batch_wait = $CUTOVER_TEST_BATCH_WAIT, when set, to run it with the
-# batching event loop.
+# batching event loop (not where the config sets busy_poll, which excludes
+# it).
 sub _conf_defaults {
 	my ($text, $n, $status_port) = @_;
 	my @add;
@@ -254,7 +255,7 @@ sub _conf_defaults {
 	    if $ENV{CUTOVER_TEST_WORKERS} && $text !~ /^\s*workers\s*=/m;
 	push @add, "batch_wait = $ENV{CUTOVER_TEST_BATCH_WAIT}"
 	    if $ENV{CUTOVER_TEST_BATCH_WAIT} &&
-	    $text !~ /^\s*batch_wait\s*=/m;
+	    $text !~ /^\s*(?:batch_wait|busy_poll)\s*=/m;
 	return $text unless @add;
 	my $add = join '', map { "$_\n" } @add;
 	$text .= "\n" unless $text =~ /\n\z/;
@@ -1352,7 +1353,7 @@ socket in the temp dir, the status endpoint on a free port.  When
 C<CUTOVER_TEST_WORKERS> is set, a config without C<workers> also gets
 C<workers = $CUTOVER_TEST_WORKERS>, which runs the suite threaded, and
 when C<CUTOVER_TEST_BATCH_WAIT> is set, a config without C<batch_wait>
-gets C<batch_wait = $CUTOVER_TEST_BATCH_WAIT>.  Then it
+or C<busy_poll> gets C<batch_wait = $CUTOVER_TEST_BATCH_WAIT>.  Then it
 waits up to 10 s until every C<bind> address and C<status_listen> accept
 connections, and dies with the log if they do not or cutover exits
 (C<< wait => 0 >> returns at once).

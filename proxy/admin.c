@@ -59,11 +59,29 @@
 #define ADMIN_MAXARGS		64
 #define ADMIN_MAXOUT		(1024 * 1024)	/* queued: stop reading */
 
-/* One admin connection; owned by the client list. */
+/*
+ * One admin connection; owned by the client list.  A command that waits
+ * for work off the event loop (reload, add server) holds the client's
+ * later commands, unread, until it is answered: answers keep their order.
+ */
 struct admin_client {
 	struct bufferevent		*bev;
 	int				 closing;	/* flush, then free */
+	int				 waiting;	/* for an answer below */
+	int				 eof;		/* seen while waiting */
+	unsigned long			 reload_seq;	/* the reload it waits for */
+	struct admin_add		*add;		/* the add it waits for */
 	TAILQ_ENTRY(admin_client)	 entry;
+};
+
+/* An "add server" whose address is being resolved off the event loop. */
+struct admin_add {
+	struct admin_client	*c;		/* NULL once the client left */
+	char			*pool;
+	char			*name;
+	char			*spec;		/* "NAME HOST:PORT [weight=N]" */
+	struct server		*s;		/* the result... */
+	char			*err;		/* ...or why not */
 };
 
 /* A server deleted from a generation that sessions may still hold. */
@@ -81,6 +99,7 @@ struct admin_req {
 	int			 argc;		/* after the keywords */
 	char			**argv;
 	int			 json;		/* a final "json" was given */
+	int			 later;		/* answered once work is done */
 };
 
 /* One entry of the command table. */
@@ -108,6 +127,13 @@ static void	admin_add_server(struct admin_req *);
 static void	admin_del_server(struct admin_req *);
 static void	admin_rollout(struct admin_req *);
 static void	admin_reload_cmd(struct admin_req *);
+static void	admin_add_work(void *);
+static void	admin_add_done(void *);
+static void	admin_wait(struct admin_req *);
+static void	admin_req_later(struct admin_req *, struct admin_client *);
+static void	admin_resume(struct admin_client *);
+static void	admin_read_cb_locked(struct bufferevent *, void *);
+static void	admin_event_cb(struct bufferevent *, short, void *);
 static void	admin_quit(struct admin_req *);
 
 static const struct admin_cmd admin_cmds[] = {
@@ -855,10 +881,8 @@ admin_set_server(struct admin_req *req)
 static void
 admin_add_server(struct admin_req *req)
 {
-	struct pool	*p;
-	struct server	*s;
-	const char	*errstr;
-	char		*spec;
+	struct admin_add	*a;
+	struct pool		*p;
 
 	if ((p = conf_find_pool(cutover.conf, req->argv[0])) == NULL) {
 		admin_error(req, "no pool \"%s\"", req->argv[0]);
@@ -873,27 +897,81 @@ admin_add_server(struct admin_req *req)
 		    req->argv[1]);
 		return;
 	}
-	spec = xasprintf("%s %s%s%s", req->argv[1], req->argv[2],
+	/* Resolving HOST may take a while: not on the event loop. */
+	a = xcalloc(1, sizeof *a);
+	a->c = req->c;
+	a->pool = xstrdup(p->name);
+	a->name = xstrdup(req->argv[1]);
+	a->spec = xasprintf("%s %s%s%s", req->argv[1], req->argv[2],
 	    req->argc == 4 ? " " : "", req->argc == 4 ? req->argv[3] : "");
-	errstr = conf_server(spec, &s);
-	free(spec);
-	if (errstr != NULL) {
-		admin_error(req, "pool %s: server %s: %s", p->name,
-		    req->argv[1], errstr);
-		return;
+	req->c->add = a;
+	admin_wait(req);
+	worker_offload(admin_add_work, admin_add_done, a);
+}
+
+/* On a thread of its own: parses the server, resolving its address. */
+static void
+admin_add_work(void *arg)
+{
+	struct admin_add	*a = arg;
+	const char		*errstr;
+
+	/* conf_phrase()'s buffer is the thread's own: copy it out. */
+	if ((errstr = conf_server(a->spec, &a->s)) != NULL)
+		a->err = xstrdup(errstr);
+}
+
+/*
+ * Back on the main thread: adds the server to the pool of that name in the
+ * running generation, which a reload may have replaced meanwhile.  A
+ * client that left before the answer does not take its command back.
+ */
+static void
+admin_add_done(void *arg)
+{
+	struct admin_add	*a = arg;
+	struct admin_client	*c = a->c;
+	struct admin_req	 req;
+	struct pool		*p = NULL;
+	struct server		*s = a->s;
+
+	admin_req_later(&req, c);
+	if (a->err != NULL)
+		admin_error(&req, "pool %s: server %s: %s", a->pool, a->name,
+		    a->err);
+	else if (cutover.shutting_down)
+		admin_error(&req, "shutting down");
+	else if ((p = conf_find_pool(cutover.conf, a->pool)) == NULL)
+		admin_error(&req, "no pool \"%s\"", a->pool);
+	else if (conf_find_server(p, a->name) != NULL)
+		admin_error(&req, "pool %s: server %s exists already", p->name,
+		    a->name);
+	else {
+		s->pool = p;
+		s->added = 1;
+		p->servers = xreallocarray(p->servers, p->nservers + 1,
+		    sizeof *p->servers);
+		p->servers[p->nservers++] = s;
+		/* Both skip the servers that have their state already. */
+		breaker_start(cutover.base, cutover.conf);
+		health_start(cutover.conf);
+		log_info("admin: pool %s: server %s %s added, weight %d",
+		    p->name, s->name, s->addr_text, s->weight);
+		s = NULL;
+		admin_changed();
+		admin_ok(&req);
 	}
-	s->pool = p;
-	s->added = 1;
-	p->servers = xreallocarray(p->servers, p->nservers + 1,
-	    sizeof *p->servers);
-	p->servers[p->nservers++] = s;
-	/* Both skip the servers that have their state already. */
-	breaker_start(cutover.base, cutover.conf);
-	health_start(cutover.conf);
-	log_info("admin: pool %s: server %s %s added, weight %d", p->name,
-	    s->name, s->addr_text, s->weight);
-	admin_changed();
-	admin_ok(req);
+	if (c != NULL) {
+		c->add = NULL;
+		admin_resume(c);
+	} else
+		evbuffer_free(req.out);
+	conf_server_free(s);
+	free(a->pool);
+	free(a->name);
+	free(a->spec);
+	free(a->err);
+	free(a);
 }
 
 /*
@@ -1038,22 +1116,50 @@ admin_rollout(struct admin_req *req)
 		admin_ok(req);
 }
 
-/* reload: ok, or every error of the config. */
+/* Appends the answer of a reload: ok, or every error of the config. */
 static void
-admin_reload_cmd(struct admin_req *req)
+admin_reload_answer(struct admin_req *req, int rc,
+    const struct conf_errors *errs)
 {
-	struct conf_errors	errs = { NULL, 0 };
-	size_t			i;
+	size_t	i;
 
-	log_info("admin: reload");
-	if (admin_reload_cb(&errs) == 0) {
+	if (rc == 0) {
 		admin_ok(req);
 		return;
 	}
 	admin_error(req, "reload refused");
-	for (i = 0; i < errs.n; i++)
-		evbuffer_add_printf(req->out, "%s\n", errs.msgs[i]);
+	for (i = 0; i < errs->n; i++)
+		evbuffer_add_printf(req->out, "%s\n", errs->msgs[i]);
+}
+
+/* reload: answered when the config, loaded off the event loop, applied. */
+static void
+admin_reload_cmd(struct admin_req *req)
+{
+	struct conf_errors	errs = { NULL, 0 };
+
+	log_info("admin: reload");
+	if (admin_reload_cb(&req->c->reload_seq, &errs) == -1)
+		admin_reload_answer(req, -1, &errs);
+	else
+		admin_wait(req);
 	conf_errors_clear(&errs);
+}
+
+void
+admin_reload_done(unsigned long seq, int rc, const struct conf_errors *errs)
+{
+	struct admin_client	*c, *next;
+	struct admin_req	 req;
+
+	for (c = TAILQ_FIRST(&admin_clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (!c->waiting || c->add != NULL || c->reload_seq != seq)
+			continue;
+		admin_req_later(&req, c);
+		admin_reload_answer(&req, rc, errs);
+		admin_resume(c);
+	}
 }
 
 /* quit: answers, then closes once the answer is out. */
@@ -1144,14 +1250,58 @@ admin_dispatch(struct admin_client *c, char *line)
 	}
 	log_debug("admin: %s", cmd->name);
 	cmd->fn(&req);
+	if (req.later)
+		return;
 done:
 	evbuffer_add(req.out, "\n", 1);
+}
+
+/*
+ * The command of req is answered later: the client's next commands stay
+ * unread until admin_resume().
+ */
+static void
+admin_wait(struct admin_req *req)
+{
+	req->later = 1;
+	req->c->waiting = 1;
+	bufferevent_disable(req->c->bev, EV_READ);
+}
+
+/*
+ * A request to answer the command c waits on; when c left, the answer
+ * goes to a buffer of its own, for the caller to free.
+ */
+static void
+admin_req_later(struct admin_req *req, struct admin_client *c)
+{
+	memset(req, 0, sizeof *req);
+	req->c = c;
+	req->out = c != NULL ? bufferevent_get_output(c->bev) : evbuffer_new();
+	if (req->out == NULL)
+		fatal("out of memory");
+}
+
+/* Ends the answer c waited for and goes on with its next commands. */
+static void
+admin_resume(struct admin_client *c)
+{
+	evbuffer_add(bufferevent_get_output(c->bev), "\n", 1);
+	c->waiting = 0;
+	if (c->eof) {
+		admin_event_cb(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING, c);
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ);
+	admin_read_cb_locked(c->bev, c);
 }
 
 /* Frees a client. */
 static void
 admin_client_free(struct admin_client *c)
 {
+	if (c->add != NULL)
+		c->add->c = NULL;
 	TAILQ_REMOVE(&admin_clients, c, entry);
 	admin_nclients--;
 	bufferevent_free(c->bev);
@@ -1168,7 +1318,7 @@ admin_read_cb_locked(struct bufferevent *bev, void *arg)
 	char			*line;
 	size_t			 len;
 
-	while (!c->closing) {
+	while (!c->closing && !c->waiting) {
 		if (evbuffer_get_length(out) >= ADMIN_MAXOUT) {
 			/* The write callback picks up from here. */
 			bufferevent_disable(bev, EV_READ);
@@ -1192,6 +1342,7 @@ admin_read_cb_locked(struct bufferevent *bev, void *arg)
 		}
 		free(line);
 	}
+	/* Closing, or a command waits: read nothing more for now. */
 	bufferevent_disable(bev, EV_READ);
 }
 
@@ -1215,6 +1366,8 @@ admin_write_cb(struct bufferevent *bev, void *arg)
 			admin_client_free(c);
 		return;
 	}
+	if (c->waiting)
+		return;
 	bufferevent_enable(bev, EV_READ);
 	admin_read_cb(bev, c);
 	if (c->closing &&
@@ -1232,15 +1385,21 @@ admin_event_cb(struct bufferevent *bev, short what, void *arg)
 	size_t			 len;
 
 	if (what & BEV_EVENT_EOF && !(what & BEV_EVENT_ERROR)) {
-		admin_read_cb(bev, c);
+		if (!c->waiting)
+			admin_read_cb(bev, c);
 		len = evbuffer_get_length(in);
-		if (!c->closing && len > 0 && len <= ADMIN_MAXLINE) {
+		if (!c->closing && !c->waiting && len > 0 &&
+		    len <= ADMIN_MAXLINE) {
 			line = xmalloc(len + 1);
 			evbuffer_remove(in, line, len);
 			line[len] = '\0';
 			if (memchr(line, '\0', len) == NULL)
 				admin_dispatch(c, line);
 			free(line);
+		}
+		if (c->waiting) {
+			c->eof = 1;	/* admin_resume() comes back here */
+			return;
 		}
 		c->closing = 1;
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)

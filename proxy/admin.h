@@ -10,10 +10,10 @@ struct event_base;
 struct route;
 
 /*
- * Reloads the config: 0 on success, -1 with the reasons in errs, each
- * "FILE:LINE: message" or a sentence.
+ * Asks for a reload of the config: 0 with *seq the reload whose result
+ * admin_reload_done() will give, or -1 at once with the reasons in errs.
  */
-typedef int	(*admin_reload_fn)(struct conf_errors *errs);
+typedef int	(*admin_reload_fn)(unsigned long *seq, struct conf_errors *errs);
 
 /*
  * Listens on path (mode 0600; a stale socket left by a dead process is
@@ -26,6 +26,12 @@ int	 admin_open(struct event_base *, const char *path, admin_reload_fn);
  * "rollout") and saved to the state file.
  */
 void	 admin_split_apply(struct route *r, const int *w, const char *who);
+/*
+ * Answers the clients waiting for reload seq: ok, or rc -1 and the
+ * reasons in errs, each "FILE:LINE: message" or a sentence.
+ */
+void	 admin_reload_done(unsigned long seq, int rc,
+	    const struct conf_errors *errs);
 /* Moves the socket to the path of a reloaded config if it changed. */
 void	 admin_reload(const char *path);
 /* Closes the socket and every admin client, and removes the socket file. */

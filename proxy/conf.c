@@ -133,8 +133,6 @@ struct conf_parse {
 	int			 seen[CONF_MAXKEYS];	/* first line per key */
 	int			 global_line;
 
-	struct sockaddr_storage	 status_addr;	/* status_listen, when on */
-	socklen_t		 status_addrlen;
 	int			 status_line;
 
 	struct conf_pending	*pending;
@@ -632,6 +630,13 @@ conf_server_option(struct server *s, const char *opt, int *seen_weight)
 const char *
 conf_server(const char *line, struct server **sp)
 {
+	return (conf_server_at(line, NULL, 0, sp));
+}
+
+const char *
+conf_server_at(const char *line, const struct sockaddr_storage *ss,
+    socklen_t sslen, struct server **sp)
+{
 	struct server	*s;
 	char		*copy, *word, *next, *colon;
 	const char	*errstr = NULL;
@@ -657,7 +662,11 @@ conf_server(const char *line, struct server **sp)
 			s->name = xstrdup(word);
 			break;
 		case 1:
-			if ((errstr = conf_addr(word, &s->addr,
+			/* ss is a server's that was parsed here before. */
+			if (ss != NULL) {
+				memcpy(&s->addr, ss, sslen);
+				s->addrlen = sslen;
+			} else if ((errstr = conf_addr(word, &s->addr,
 			    &s->addrlen)) != NULL) {
 				errstr = conf_phrase("%s \"%s\"", errstr, word);
 				break;
@@ -931,8 +940,8 @@ conf_global_status_listen(struct conf_parse *p, const char *key,
 	p->status_line = 0;
 	if (strcmp(value, "off") == 0)
 		return;
-	if ((errstr = conf_addr(value, &p->status_addr,
-	    &p->status_addrlen)) != NULL) {
+	if ((errstr = conf_addr(value, &p->conf->status_addr,
+	    &p->conf->status_addrlen)) != NULL) {
 		conf_key_error(p, key, "%s \"%s\"", errstr, value);
 		return;
 	}
@@ -2346,7 +2355,8 @@ conf_check_binds(struct conf_parse *p)
 				    "already bound by listener %s (line %d)",
 				    l->name, b->text, l2->name, b2->line);
 			if (p->status_line != 0 && conf_addr_equal(&b->addr,
-			    b->addrlen, &p->status_addr, p->status_addrlen))
+			    b->addrlen, &p->conf->status_addr,
+			    p->conf->status_addrlen))
 				conf_error(p, p->status_line, "global: "
 				    "status_listen: %s also bound by listener "
 				    "%s (line %d)", p->conf->status_listen,

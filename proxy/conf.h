@@ -207,6 +207,8 @@ struct conf {
 	char			*admin_socket;
 	char			*state_file;
 	char			*status_listen;	/* NULL when off */
+	struct sockaddr_storage	 status_addr;	/* status_listen resolved */
+	socklen_t		 status_addrlen;
 	int			 workers;
 	long			 batch_wait;	/* microseconds; 0: off */
 	long			 busy_poll;	/* microseconds; 0: off */
@@ -274,6 +276,9 @@ int		 conf_admin_parse(const char *, enum server_admin *);
 const char	*conf_sticky_name(enum sticky_kind);
 /* Parses "NAME HOST:PORT [weight=N] [backup]" into a new server. */
 const char	*conf_server(const char *, struct server **);
+/* The same with HOST:PORT resolved already to ss (when not NULL). */
+const char	*conf_server_at(const char *, const struct sockaddr_storage *ss,
+		    socklen_t, struct server **);
 /* Frees a server made by conf_server(). */
 void		 conf_server_free(struct server *);
 

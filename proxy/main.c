@@ -77,6 +77,17 @@ main_reload_error(struct conf_errors *errs, const char *fmt, ...)
 	errs->msgs[errs->n++] = msg;
 }
 
+/* Logs every error of a refused reload. */
+static void
+main_reload_refused(const struct conf_errors *errs)
+{
+	size_t	i;
+
+	for (i = 0; i < errs->n; i++)
+		log_error("reload refused: %s", errs->msgs[i]);
+	metrics_reload(0);
+}
+
 /*
  * Hands what a server that stays (same pool, name and address) holds at
  * run time and the config does not describe to its successor: counters,
@@ -117,31 +128,29 @@ main_carry_servers(struct conf *old, struct conf *conf)
 }
 
 /*
- * Reloads the config (SIGHUP and the admin command reload).  The new
- * config is parsed and checked whole and its new listening sockets are
- * opened before anything changes: on any error the running generation
- * stays untouched, every error is logged and, when errs is not NULL,
- * handed to the caller.  Then the runtime state carries over (state.c:
- * a value edited in the file wins, others keep their runtime value),
- * servers that stay hand over their connections, checks and breakers,
- * and the new generation is swapped in; requests in flight finish on the
- * one they started with, since each holds a reference to it.
+ * Applies a config loaded for a reload; conf is NULL when the load failed
+ * with errs.  The new config was parsed and checked whole; here its new
+ * listening sockets are opened before anything changes: on any error the
+ * running generation stays untouched and every error is logged.  Then
+ * the runtime state carries over (state.c: a value edited in the file
+ * wins, others keep their runtime value), servers that stay hand over
+ * their connections, checks and breakers, and the new generation is
+ * swapped in; requests in flight finish on the one they started with,
+ * since each holds a reference to it.
  */
 static int
-main_reload(struct conf_errors *errs)
+main_reload_apply(struct conf *conf, struct conf_errors *errs)
 {
-	struct conf_errors	 mine = { NULL, 0 };
-	struct conf		*conf, *old = cutover.conf;
-	size_t			 i, kept, nservers = 0;
+	struct conf	*old = cutover.conf;
+	size_t		 i, kept, nservers = 0;
 
-	if (errs == NULL)
-		errs = &mine;
+	if (conf == NULL)
+		goto refused;
 	if (cutover.shutting_down) {
+		conf_unref(conf);
 		main_reload_error(errs, "shutting down");
 		goto refused;
 	}
-	if ((conf = conf_load(cutover.conf_path, errs)) == NULL)
-		goto refused;
 	if (listener_sync(cutover.base, conf, errs) == -1) {
 		conf_unref(conf);
 		goto refused;
@@ -177,12 +186,80 @@ main_reload(struct conf_errors *errs)
 	    conf->nroutes, conf->npools, nservers, kept, listener_count());
 	return (0);
 refused:
-	for (i = 0; i < errs->n; i++)
-		log_error("reload refused: %s", errs->msgs[i]);
-	conf_errors_clear(&mine);
-	metrics_reload(0);
+	main_reload_refused(errs);
 	return (-1);
 }
+
+/* The config load that runs off the event loops, if any. */
+static struct main_load {
+	int			 running;
+	int			 again;		/* asked for while it ran */
+	unsigned long		 seq;		/* of the load running or last run */
+	struct conf		*conf;		/* its result; NULL: refused */
+	struct conf_errors	 errs;
+} main_load;
+
+static int	main_reload(unsigned long *, struct conf_errors *);
+
+/* On a thread of its own: reads, parses and resolves the config. */
+static void
+main_load_work(void *arg)
+{
+	struct main_load	*l = arg;
+
+	l->conf = conf_load(cutover.conf_path, &l->errs);
+}
+
+/* Back on the main thread: applies the load, answers, starts the next. */
+static void
+main_load_done(void *arg)
+{
+	struct main_load	*l = arg;
+	struct conf_errors	 errs = { NULL, 0 };
+	unsigned long		 seq;
+	int			 rc;
+
+	rc = main_reload_apply(l->conf, &l->errs);
+	admin_reload_done(l->seq, rc, &l->errs);
+	conf_errors_clear(&l->errs);
+	l->conf = NULL;
+	l->running = 0;
+	if (!l->again)
+		return;
+	l->again = 0;
+	if (main_reload(&seq, &errs) == -1)
+		admin_reload_done(l->seq + 1, -1, &errs);
+	conf_errors_clear(&errs);
+}
+
+/*
+ * Asks for a reload (SIGHUP and the admin command reload).  The config is
+ * loaded - read, parsed, its names resolved - on a thread of its own, so
+ * that a slow DNS server never holds up traffic, then applied on the main
+ * thread (main_reload_apply).  Asked for while a load runs, the reload is
+ * the next load, which starts when this one ends: the file may have
+ * changed after it was read.  *seq is the load that answers, whose result
+ * goes to admin_reload_done().  -1 with errs at once when shutting down.
+ */
+static int
+main_reload(unsigned long *seq, struct conf_errors *errs)
+{
+	if (cutover.shutting_down) {
+		main_reload_error(errs, "shutting down");
+		main_reload_refused(errs);
+		return (-1);
+	}
+	if (main_load.running) {
+		main_load.again = 1;
+		*seq = main_load.seq + 1;
+		return (0);
+	}
+	main_load.running = 1;
+	*seq = ++main_load.seq;
+	worker_offload(main_load_work, main_load_done, &main_load);
+	return (0);
+}
+
 
 static void
 main_grace_cb(evutil_socket_t fd, short what, void *arg)
@@ -221,11 +298,15 @@ main_shutdown(void)
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
+	struct conf_errors	errs = { NULL, 0 };
+	unsigned long		seq;
+
 	worker_lock();
 	switch (sig) {
 	case SIGHUP:
 		log_info("SIGHUP: reloading");
-		main_reload(NULL);
+		main_reload(&seq, &errs);
+		conf_errors_clear(&errs);
 		break;
 	case SIGUSR1:
 		log_reopen();

@@ -68,6 +68,7 @@ struct state_item {
 	int			 weight;	/* the runtime value */
 	int			 conf_weight;	/* the value it was based on */
 	enum server_admin	 admin;
+	const struct server	*from;		/* added, in the old generation */
 };
 
 /* A set of records; owned by whoever made it. */
@@ -97,6 +98,7 @@ state_add(struct state *st, enum state_kind kind, const char *a,
 	it->weight = weight;
 	it->conf_weight = conf_weight;
 	it->admin = admin;
+	it->from = NULL;
 }
 
 /* Frees the records of st. */
@@ -139,11 +141,12 @@ state_capture(const struct conf *conf, struct state *st)
 		p = conf->pools[i];
 		for (j = 0; j < p->nservers; j++) {
 			s = p->servers[j];
-			if (s->added)
+			if (s->added) {
 				state_add(st, STATE_ADDED, p->name, s->name,
 				    s->addr_text, s->weight, s->conf_weight,
 				    s->admin);
-			else if (s->weight != s->conf_weight ||
+				st->items[st->n - 1].from = s;
+			} else if (s->weight != s->conf_weight ||
 			    s->admin != SERVER_READY)
 				state_add(st, STATE_SERVER, p->name, s->name,
 				    s->addr_text, s->weight, s->conf_weight,
@@ -394,8 +397,10 @@ state_apply_added(struct conf *conf, const struct state_item *it)
 		    it->b);
 		return;
 	}
+	/* At a reload, its address as resolved when it was added. */
 	spec = xasprintf("%s %s weight=%d", it->b, it->addr, it->conf_weight);
-	errstr = conf_server(spec, &s);
+	errstr = conf_server_at(spec, it->from != NULL ? &it->from->addr :
+	    NULL, it->from != NULL ? it->from->addrlen : 0, &s);
 	free(spec);
 	if (errstr != NULL) {
 		log_warn("state: pool %s: server %s %s: %s; dropped", it->a,

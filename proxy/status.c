@@ -53,8 +53,10 @@ typedef int (*status_page_cb)(struct evbuffer *, const char **);
 
 /* The endpoint; owned by this module. */
 struct status {
-	struct evhttp	*http;
-	char		*addr;		/* status_listen as written */
+	struct evhttp		*http;
+	char			*addr;		/* status_listen as written */
+	struct sockaddr_storage	 ss;		/* ... and resolved */
+	socklen_t		 sslen;
 };
 
 static struct status	*status;
@@ -840,26 +842,23 @@ status_request_cb(struct evhttp_request *req, void *arg)
 	worker_unlock();
 }
 
-/* Opens an endpoint on addr; NULL (logged) when it cannot. */
+/*
+ * Opens an endpoint on addr, resolved to ss by the config's load (no name
+ * is resolved on the event loop); NULL (logged) when it cannot.
+ */
 static struct status *
-status_open(struct event_base *base, const char *addr)
+status_open(struct event_base *base, const char *addr,
+    const struct sockaddr_storage *ss, socklen_t sslen)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen;
 	struct evconnlistener	*lev = NULL;
 	struct evhttp		*http = NULL;
 	struct status		*st;
-	const char		*errstr;
 
-	if ((errstr = conf_addr(addr, &ss, &sslen)) != NULL) {
-		log_error("status_listen %s: %s", addr, errstr);
-		return (NULL);
-	}
 	if ((http = evhttp_new(base)) == NULL)
 		goto fail;
 	lev = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE |
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
-	    (struct sockaddr *)&ss, sslen);
+	    (const struct sockaddr *)ss, sslen);
 	if (lev == NULL)
 		goto fail;
 	if (evhttp_bind_listener(http, lev) == NULL) {
@@ -877,6 +876,8 @@ status_open(struct event_base *base, const char *addr)
 	st = xcalloc(1, sizeof *st);
 	st->http = http;
 	st->addr = xstrdup(addr);
+	memcpy(&st->ss, ss, sslen);
+	st->sslen = sslen;
 	log_info("status endpoint on http://%s/status", addr);
 	return (st);
 fail:
@@ -903,7 +904,8 @@ status_start(struct event_base *base, const struct conf *conf)
 {
 	if (conf->status_listen == NULL)
 		return (0);
-	if ((status = status_open(base, conf->status_listen)) == NULL)
+	if ((status = status_open(base, conf->status_listen,
+	    &conf->status_addr, conf->status_addrlen)) == NULL)
 		return (-1);
 	return (0);
 }
@@ -912,8 +914,7 @@ status_start(struct event_base *base, const struct conf *conf)
 int
 status_reload(struct event_base *base, const struct conf *conf)
 {
-	struct status	*st;
-	char		*old;
+	struct status	*st, old;
 
 	if (conf->status_listen == NULL) {
 		if (status != NULL)
@@ -924,20 +925,22 @@ status_reload(struct event_base *base, const struct conf *conf)
 	}
 	if (status != NULL && strcmp(status->addr, conf->status_listen) == 0)
 		return (0);
-	if ((st = status_open(base, conf->status_listen)) != NULL ||
-	    status == NULL) {
+	if ((st = status_open(base, conf->status_listen, &conf->status_addr,
+	    conf->status_addrlen)) != NULL || status == NULL) {
 		status_close(status);
 		status = st;
 		return (st != NULL ? 0 : -1);
 	}
 	/* The old endpoint may hold the port under another spelling. */
-	old = xstrdup(status->addr);
+	old = *status;
+	old.addr = xstrdup(status->addr);
 	status_close(status);
-	if ((status = status_open(base, conf->status_listen)) == NULL) {
-		log_warn("status endpoint stays on %s", old);
-		status = status_open(base, old);
+	if ((status = status_open(base, conf->status_listen,
+	    &conf->status_addr, conf->status_addrlen)) == NULL) {
+		log_warn("status endpoint stays on %s", old.addr);
+		status = status_open(base, old.addr, &old.ss, old.sslen);
 	}
-	free(old);
+	free(old.addr);
 	return (status != NULL &&
 	    strcmp(status->addr, conf->status_listen) == 0 ? 0 : -1);
 }

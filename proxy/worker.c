@@ -25,6 +25,11 @@
  * and, the other way, a breaker timer to arm or listeners to resume,
  * which only the main thread may do.  A queue is an array swapped out
  * whole when its owner drains it, and an eventfd that wakes the owner.
+ *
+ * Calls that may block - resolving the names of a config being loaded,
+ * or of a server added at run time - run on a short-lived thread of their
+ * own (worker_offload), which queues the rest of the work for the main
+ * thread when it is done; no event loop ever waits for DNS.
  */
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -89,6 +94,22 @@ static struct worker		*workers;
 static int			 nworkers;
 static unsigned			 worker_next;	/* round robin of accepts */
 static pthread_mutex_t		 worker_mtx;
+
+/* A blocking call run on a thread of its own (worker_offload). */
+struct worker_offload {
+	void			(*work)(void *);
+	void			(*done)(void *);
+	void			*arg;
+	pthread_t		 thread;
+	int			 joined;
+	struct worker_offload	*next;
+};
+
+/* The offloads whose end the main thread has not run yet; its own. */
+static struct worker_offload	*worker_offloads;
+
+static void	worker_offload_end(void *);
+static void	worker_offload_join(void);
 
 void
 worker_lock_slow(void)
@@ -498,7 +519,8 @@ worker_start(int n)
 	workers = xreallocarray(workers, n, sizeof *workers);
 	memset(&workers[1], 0, (n - 1) * sizeof *workers);
 	worker_self = &workers[0];
-	worker_queue_new(&workers[0]);
+	if (workers[0].queue == NULL)
+		worker_queue_new(&workers[0]);
 	for (i = 1; i < n; i++) {
 		w = &workers[i];
 		w->id = i;
@@ -541,6 +563,7 @@ worker_stop(void)
 		worker_queue_free(&workers[i]);
 		event_base_free(workers[i].base);
 	}
+	worker_offload_join();
 	/* Calls queued for the main thread, and accepts nobody took. */
 	if (workers[0].queue != NULL) {
 		worker_drain(&workers[0]);
@@ -648,6 +671,77 @@ worker_run_main(void (*fn)(void *), void *arg)
 	job.fn = fn;
 	job.arg = arg;
 	worker_post(&workers[0], &job);
+}
+
+static void *
+worker_offload_main(void *arg)
+{
+	struct worker_offload	*o = arg;
+	struct worker_job	 job;
+
+	o->work(o->arg);
+	memset(&job, 0, sizeof job);
+	job.kind = JOB_CALL;
+	job.fn = worker_offload_end;
+	job.arg = o;
+	worker_post(&workers[0], &job);
+	return (NULL);
+}
+
+/* On the main thread, under the lock: the offload's thread is done. */
+static void
+worker_offload_end(void *arg)
+{
+	struct worker_offload	*o = arg, **op;
+
+	for (op = &worker_offloads; *op != o; op = &(*op)->next)
+		;
+	*op = o->next;
+	if (!o->joined)
+		pthread_join(o->thread, NULL);
+	o->done(o->arg);
+	free(o);
+}
+
+void
+worker_offload(void (*work)(void *), void (*done)(void *), void *arg)
+{
+	struct worker_offload	*o;
+	int			 rc;
+
+	/* At 1 worker the main thread has no queue until it needs one. */
+	if (workers[0].queue == NULL)
+		worker_queue_new(&workers[0]);
+	o = xcalloc(1, sizeof *o);
+	o->work = work;
+	o->done = done;
+	o->arg = arg;
+	o->next = worker_offloads;
+	worker_offloads = o;
+	if ((rc = pthread_create(&o->thread, NULL, worker_offload_main,
+	    o)) != 0) {
+		/* The end still comes from the queue, as the caller expects. */
+		log_error("cannot start a thread: %s; blocking instead",
+		    strerror(rc));
+		o->joined = 1;
+		worker_offload_main(o);
+	}
+}
+
+/*
+ * At exit: waits for the offloads still running.  Each has queued its
+ * end for the main thread by the time it is joined; worker_stop() runs
+ * those ends, which see the shutdown.
+ */
+static void
+worker_offload_join(void)
+{
+	struct worker_offload	*o;
+
+	for (o = worker_offloads; o != NULL; o = o->next) {
+		pthread_join(o->thread, NULL);
+		o->joined = 1;
+	}
 }
 
 void

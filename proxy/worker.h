@@ -70,6 +70,13 @@ void	 worker_close_all(void);
 
 /* Runs fn(arg) on the main thread, under the lock; at once from it. */
 void	 worker_run_main(void (*fn)(void *), void *arg);
+/*
+ * Runs work(arg) on a thread of its own, then done(arg) on the main
+ * thread under the lock: for a blocking call, such as resolving names,
+ * that must stay off the event loops.  work must touch no shared state.
+ * Main thread only.
+ */
+void	 worker_offload(void (*work)(void *), void (*done)(void *), void *);
 /* Runs what other threads queued for the main thread; main only. */
 void	 worker_main_drain(void);
 /* Tells the main thread that a worker's last session closed. */

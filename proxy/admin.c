@@ -133,7 +133,7 @@ static void	admin_wait(struct admin_req *);
 static void	admin_req_later(struct admin_req *, struct admin_client *);
 static void	admin_resume(struct admin_client *);
 static void	admin_read_cb_locked(struct bufferevent *, void *);
-static void	admin_event_cb(struct bufferevent *, short, void *);
+static void	admin_event_cb_locked(struct bufferevent *, short, void *);
 static void	admin_quit(struct admin_req *);
 
 static const struct admin_cmd admin_cmds[] = {
@@ -897,6 +897,10 @@ admin_add_server(struct admin_req *req)
 		    req->argv[1]);
 		return;
 	}
+	if (cutover.shutting_down) {
+		admin_error(req, "shutting down");
+		return;
+	}
 	/* Resolving HOST may take a while: not on the event loop. */
 	a = xcalloc(1, sizeof *a);
 	a->c = req->c;
@@ -1289,7 +1293,8 @@ admin_resume(struct admin_client *c)
 	evbuffer_add(bufferevent_get_output(c->bev), "\n", 1);
 	c->waiting = 0;
 	if (c->eof) {
-		admin_event_cb(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING, c);
+		admin_event_cb_locked(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING,
+		    c);
 		return;
 	}
 	bufferevent_enable(c->bev, EV_READ);
@@ -1377,7 +1382,7 @@ admin_write_cb(struct bufferevent *bev, void *arg)
 
 /* End of input: answer a last line without newline, flush, close. */
 static void
-admin_event_cb(struct bufferevent *bev, short what, void *arg)
+admin_event_cb_locked(struct bufferevent *bev, short what, void *arg)
 {
 	struct admin_client	*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
@@ -1386,7 +1391,7 @@ admin_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_EOF && !(what & BEV_EVENT_ERROR)) {
 		if (!c->waiting)
-			admin_read_cb(bev, c);
+			admin_read_cb_locked(bev, c);
 		len = evbuffer_get_length(in);
 		if (!c->closing && !c->waiting && len > 0 &&
 		    len <= ADMIN_MAXLINE) {
@@ -1407,6 +1412,15 @@ admin_event_cb(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_TIMEOUT)
 		log_debug("admin: client idle for %d s: closed", ADMIN_IDLE);
 	admin_client_free(c);
+}
+
+/* A last command may be dispatched: under the lock, as admin_read_cb. */
+static void
+admin_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	worker_lock();
+	admin_event_cb_locked(bev, what, arg);
+	worker_unlock();
 }
 
 /* Sends a last answer on a socket we do not keep, and closes it. */

@@ -1794,6 +1794,8 @@ conf_new(const char *path)
 	c->path = xstrdup(path);
 	c->admin_socket = xstrdup(CUTOVER_SOCK);
 	c->status_listen = xstrdup("127.0.0.1:9901");
+	/* Numeric: resolves nothing. */
+	(void)conf_addr(c->status_listen, &c->status_addr, &c->status_addrlen);
 	c->workers = 1;
 	c->busy_poll = CONF_BUSY_POLL;
 	c->max_connections = 10000;

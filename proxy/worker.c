@@ -28,8 +28,8 @@
  *
  * Calls that may block - resolving the names of a config being loaded,
  * or of a server added at run time - run on a short-lived thread of their
- * own (worker_offload), which queues the rest of the work for the main
- * thread when it is done; no event loop ever waits for DNS.
+ * own (worker_offload), which wakes the main thread to run the rest of
+ * the work when it is done; no event loop ever waits for DNS.
  */
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -101,14 +101,15 @@ struct worker_offload {
 	void			(*done)(void *);
 	void			*arg;
 	pthread_t		 thread;
-	int			 joined;
+	int			 ready;		/* work is done; atomic */
+	int			 joined;	/* or had no thread */
 	struct worker_offload	*next;
 };
 
 /* The offloads whose end the main thread has not run yet; its own. */
 static struct worker_offload	*worker_offloads;
 
-static void	worker_offload_end(void *);
+static void	worker_offload_run_ready(void);
 static void	worker_offload_join(void);
 
 void
@@ -285,6 +286,9 @@ worker_wake_cb(evutil_socket_t fd, short what, void *arg)
 		log_error("worker %d: cannot read its queue: %s", w->id,
 		    strerror(errno));
 	worker_drain(w);
+	/* Outside the drain: an end may rely on worker_main_drain(). */
+	if (w == &workers[0])
+		worker_offload_run_ready();
 }
 
 /* Gives w a queue that its loop watches. */
@@ -563,7 +567,12 @@ worker_stop(void)
 		worker_queue_free(&workers[i]);
 		event_base_free(workers[i].base);
 	}
-	worker_offload_join();
+	/* An end may start another offload, before the queue is gone. */
+	while (worker_offloads != NULL) {
+		worker_offload_join();
+		worker_drain(&workers[0]);
+		worker_offload_run_ready();
+	}
 	/* Calls queued for the main thread, and accepts nobody took. */
 	if (workers[0].queue != NULL) {
 		worker_drain(&workers[0]);
@@ -673,34 +682,45 @@ worker_run_main(void (*fn)(void *), void *arg)
 	worker_post(&workers[0], &job);
 }
 
+/* The offload's thread: the work, then a word to the main thread. */
 static void *
 worker_offload_main(void *arg)
 {
 	struct worker_offload	*o = arg;
-	struct worker_job	 job;
+	uint64_t		 one = 1;
 
 	o->work(o->arg);
-	memset(&job, 0, sizeof job);
-	job.kind = JOB_CALL;
-	job.fn = worker_offload_end;
-	job.arg = o;
-	worker_post(&workers[0], &job);
+	__atomic_store_n(&o->ready, 1, __ATOMIC_RELEASE);
+	if (write(workers[0].queue->efd, &one, sizeof one) == -1 &&
+	    errno != EAGAIN)
+		log_error("cannot wake the main thread: %s", strerror(errno));
 	return (NULL);
 }
 
-/* On the main thread, under the lock: the offload's thread is done. */
+/*
+ * On the main thread: runs the end of each offload whose work is done,
+ * under the lock, never from inside a drain of its queue.  An end may
+ * start offloads of its own.
+ */
 static void
-worker_offload_end(void *arg)
+worker_offload_run_ready(void)
 {
-	struct worker_offload	*o = arg, **op;
+	struct worker_offload	*o, **op = &worker_offloads;
 
-	for (op = &worker_offloads; *op != o; op = &(*op)->next)
-		;
-	*op = o->next;
-	if (!o->joined)
-		pthread_join(o->thread, NULL);
-	o->done(o->arg);
-	free(o);
+	while ((o = *op) != NULL) {
+		if (!__atomic_load_n(&o->ready, __ATOMIC_ACQUIRE)) {
+			op = &o->next;
+			continue;
+		}
+		*op = o->next;
+		if (!o->joined)
+			pthread_join(o->thread, NULL);
+		worker_lock();
+		o->done(o->arg);
+		worker_unlock();
+		free(o);
+		op = &worker_offloads;
+	}
 }
 
 void
@@ -720,7 +740,7 @@ worker_offload(void (*work)(void *), void (*done)(void *), void *arg)
 	worker_offloads = o;
 	if ((rc = pthread_create(&o->thread, NULL, worker_offload_main,
 	    o)) != 0) {
-		/* The end still comes from the queue, as the caller expects. */
+		/* The end still comes later, as the caller expects. */
 		log_error("cannot start a thread: %s; blocking instead",
 		    strerror(rc));
 		o->joined = 1;
@@ -729,9 +749,8 @@ worker_offload(void (*work)(void *), void (*done)(void *), void *arg)
 }
 
 /*
- * At exit: waits for the offloads still running.  Each has queued its
- * end for the main thread by the time it is joined; worker_stop() runs
- * those ends, which see the shutdown.
+ * At exit: waits for the offloads still running; worker_stop() then runs
+ * their ends, which see the shutdown.
  */
 static void
 worker_offload_join(void)
@@ -739,6 +758,8 @@ worker_offload_join(void)
 	struct worker_offload	*o;
 
 	for (o = worker_offloads; o != NULL; o = o->next) {
+		if (o->joined)
+			continue;
 		pthread_join(o->thread, NULL);
 		o->joined = 1;
 	}

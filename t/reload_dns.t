@@ -23,7 +23,7 @@ my $resolv = "$dir/resolv.conf";
 plan skip_all => 'a private resolv.conf needs root, unshare(1) and mount(8)'
     unless $> == 0 && -x '/usr/bin/unshare' && system('unshare -m sh -c '
     . "'mount --bind /etc/hostname /etc/resolv.conf' 2>/dev/null") == 0;
-plan tests => 26;
+plan tests => 27;
 
 my $DELAY = 2;			# seconds the slow name takes
 my $SLOW = 'slow.cutover.test';
@@ -265,17 +265,25 @@ ok($pools !~ /\bs1\b/ && $pools =~ /\bs2\b/,
     's1 is gone again, s2 (added at run time) stays');
 is($slow_queries->(), $before, 'and s2 kept its address without a query');
 
-# 6. SIGTERM while a load waits for DNS: a clean exit.
+# 6. SIGTERM while a load waits for DNS, and an admin client's reload
+# waits behind it with an add server next: a clean exit, nothing started
+# once the shutdown began.
 $cv->rewrite(conf("server = s1 $SLOW:@{[$green->port]}\n"));
 $mark = $cv->log_mark;
 $cv->reload;
-sleep 0.5;
+sleep 0.3;
+my $late = IO::Socket::UNIX->new(Peer => $cv->admin_socket);
+print $late "reload\nadd server blue s9 127.0.0.1:@{[$green->port]}\n"
+    if $late;
+sleep 0.3;
 $cv->signal('TERM');
 is($cv->wait_exit(timeout => 15), 0, 'SIGTERM during a slow load: exit 0');
 unlike(substr($cv->log, $mark), qr/config reloaded/,
     'the load that finished after the shutdown was not applied');
 like(substr($cv->log, $mark), qr/reload refused: shutting down/,
     'it was refused as shutting down');
+unlike(substr($cv->log, $mark), qr/server s9 .*added/,
+    'and the add server queued behind it did not run');
 
 open my $qf, '<', $queries or die "$queries: $!\n";
 my $asked = join '', <$qf>;

@@ -10,8 +10,9 @@
 
 use strict;
 use warnings;
-use Test::More tests => 24;
+use Test::More tests => 26;
 use IO::Socket::INET;
+use POSIX ();
 use Cutover::Test;
 use Time::HiRes qw(time sleep);
 
@@ -197,3 +198,55 @@ EOF
 	$cv3->wait_exit(timeout => 10);
 }
 is($lost, 0, 'requests sent before SIGTERM are all answered');
+
+# Reloads that replace breakers while both workers trip them: a breaker
+# timer queued by a worker for the main thread must not outlive the
+# breaker a reload frees (the sanitizer build reports it when it does).
+# Each reload moves the dead server to another port, so nothing carries.
+{
+	my $p4 = free_port();
+	my @deadports = (free_port(), free_port());
+	my $conf4 = sub {
+		my ($i) = @_;
+		return <<"EOF";
+[global]
+workers = 2
+status_listen = off
+
+[listener web]
+bind = 127.0.0.1:$p4
+
+[pool flaky]
+server = ok 127.0.0.1:@{[$blue->port]}
+server = dead 127.0.0.1:$deadports[$i % 2]
+breaker_failures = 1
+breaker_recovery = 1ms
+retries = 1
+
+[route app]
+split = flaky 1
+EOF
+	};
+	my $cv4 = start_cutover(conf => $conf4->(0));
+	my $pid = fork // die "fork: $!\n";
+	if ($pid == 0) {
+		# Traffic for the reloads to cut into; bounded in time.
+		my $end = time + 10;
+		run_parallel(port => $p4, conns => 8, requests => 50)
+		    while time < $end;
+		POSIX::_exit(0);
+	}
+	my ($n, $refused) = (0, 0);
+	for my $i (1 .. 150) {
+		$cv4->rewrite($conf4->($i));
+		my $a = $cv4->admin('reload', timeout => 10) // '';
+		$n++;
+		$refused++ unless $a eq "ok\n";
+	}
+	kill 'TERM', $pid;
+	waitpid $pid, 0;
+	is("$n $refused", '150 0',
+	    '150 reloads replacing tripped breakers on both workers, all ok');
+	is(http_get($p4, '/')->{status}, 200, 'and cutover serves on');
+	$cv4->stop;
+}

@@ -434,6 +434,9 @@ test_full(void)
 	is_str(c->admin_socket, "/tmp/cutover-test.sock", "admin_socket");
 	is_str(c->state_file, "/var/lib/cutover/state", "state_file");
 	is_str(c->status_listen, "127.0.0.1:19901", "status_listen");
+	ok(addr_port(&c->status_addr) == 19901 &&
+	    strcmp(addr_host(&c->status_addr), "127.0.0.1") == 0,
+	    "status_listen resolved");
 	is_int(c->workers, 4, "workers");
 	is_int(c->max_connections, 500, "max_connections");
 	is_str(c->access_log, "/var/log/cutover/access.log", "access_log");
@@ -585,6 +588,9 @@ test_defaults(void)
 	is_str(c->admin_socket, CUTOVER_SOCK, "admin_socket default");
 	ok(c->state_file == NULL, "state_file default none");
 	is_str(c->status_listen, "127.0.0.1:9901", "status_listen default");
+	ok(c->status_addrlen > 0 && addr_port(&c->status_addr) == 9901 &&
+	    strcmp(addr_host(&c->status_addr), "127.0.0.1") == 0,
+	    "status_listen default resolved, for the endpoint to open");
 	is_int(c->workers, 1, "workers default 1");
 	is_int(c->max_connections, 10000, "max_connections default");
 	ok(c->access_log == NULL, "access_log default off");

@@ -1620,8 +1620,17 @@ admin_close(void)
 	struct admin_client	*c;
 	struct admin_retired	*r;
 
-	while ((c = TAILQ_FIRST(&admin_clients)) != NULL)
+	while ((c = TAILQ_FIRST(&admin_clients)) != NULL) {
+		/*
+		 * The loop has ended: send what fits of the answers still
+		 * queued, such as a reload the shutdown refused.  The
+		 * bufferevent keeps its output's front frozen otherwise.
+		 */
+		evbuffer_unfreeze(bufferevent_get_output(c->bev), 1);
+		evbuffer_write(bufferevent_get_output(c->bev),
+		    bufferevent_getfd(c->bev));
 		admin_client_free(c);
+	}
 	while ((r = admin_retired) != NULL) {
 		admin_retired = r->next;
 		/* The other workers are stopped: see admin_sweep_cb_locked. */

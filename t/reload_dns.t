@@ -23,7 +23,7 @@ my $resolv = "$dir/resolv.conf";
 plan skip_all => 'a private resolv.conf needs root, unshare(1) and mount(8)'
     unless $> == 0 && -x '/usr/bin/unshare' && system('unshare -m sh -c '
     . "'mount --bind /etc/hostname /etc/resolv.conf' 2>/dev/null") == 0;
-plan tests => 27;
+plan tests => 28;
 
 my $DELAY = 2;			# seconds the slow name takes
 my $SLOW = 'slow.cutover.test';
@@ -284,6 +284,15 @@ like(substr($cv->log, $mark), qr/reload refused: shutting down/,
     'it was refused as shutting down');
 unlike(substr($cv->log, $mark), qr/server s9 .*added/,
     'and the add server queued behind it did not run');
+my $got = '';
+if ($late) {
+	my $sel = IO::Select->new($late);
+	while ($sel->can_read(2)) {
+		sysread($late, $got, 4096, length $got) or last;
+	}
+}
+is($got, "error: reload refused\nshutting down\n\nerror: shutting down\n\n",
+    'the admin client got both answers before the socket closed');
 
 open my $qf, '<', $queries or die "$queries: $!\n";
 my $asked = join '', <$qf>;

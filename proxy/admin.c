@@ -24,6 +24,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@
 #define ADMIN_IDLE		30		/* seconds */
 #define ADMIN_MAXARGS		64
 #define ADMIN_MAXOUT		(1024 * 1024)	/* queued: stop reading */
+#define ADMIN_FLUSH		1000		/* ms to send answers at exit */
 
 /*
  * One admin connection; owned by the client list.  A command that waits
@@ -195,6 +197,7 @@ static TAILQ_HEAD(, admin_client) admin_clients =
 static unsigned			 admin_nclients;
 static struct admin_retired	*admin_retired;
 static struct event		*admin_sweep_ev;
+static int			 admin_loop_ended;
 
 /* Appends an error answer line. */
 static void __attribute__((format(printf, 2, 3)))
@@ -1292,6 +1295,10 @@ admin_resume(struct admin_client *c)
 {
 	evbuffer_add(bufferevent_get_output(c->bev), "\n", 1);
 	c->waiting = 0;
+	if (admin_loop_ended) {
+		c->closing = 1;
+		return;
+	}
 	if (c->eof) {
 		admin_event_cb_locked(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING,
 		    c);
@@ -1615,20 +1622,47 @@ admin_reload(const char *path)
 }
 
 void
+admin_ended(void)
+{
+	admin_loop_ended = 1;
+}
+
+/*
+ * The loop has ended: sends the answers still queued to c, such as a
+ * reload the shutdown refused, waiting for the socket until deadline.
+ */
+static void
+admin_flush(struct admin_client *c, uint64_t deadline)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct pollfd	 pfd;
+	uint64_t	 now;
+
+	/* The bufferevent keeps its output's front frozen otherwise. */
+	evbuffer_unfreeze(out, 1);
+	pfd.fd = bufferevent_getfd(c->bev);
+	pfd.events = POLLOUT;
+	while (evbuffer_get_length(out) > 0) {
+		if (evbuffer_write(out, pfd.fd) > 0)
+			continue;
+		if ((errno != EAGAIN && errno != EINTR) ||
+		    (now = cutover_now_us()) >= deadline ||
+		    poll(&pfd, 1, (int)((deadline - now + 999) / 1000)) <= 0)
+			return;
+	}
+}
+
+void
 admin_close(void)
 {
 	struct admin_client	*c;
 	struct admin_retired	*r;
+	uint64_t		 deadline;
+
+	deadline = cutover_now_us() + ADMIN_FLUSH * 1000;
 
 	while ((c = TAILQ_FIRST(&admin_clients)) != NULL) {
-		/*
-		 * The loop has ended: send what fits of the answers still
-		 * queued, such as a reload the shutdown refused.  The
-		 * bufferevent keeps its output's front frozen otherwise.
-		 */
-		evbuffer_unfreeze(bufferevent_get_output(c->bev), 1);
-		evbuffer_write(bufferevent_get_output(c->bev),
-		    bufferevent_getfd(c->bev));
+		admin_flush(c, deadline);
 		admin_client_free(c);
 	}
 	while ((r = admin_retired) != NULL) {

@@ -34,7 +34,15 @@ void	 admin_reload_done(unsigned long seq, int rc,
 	    const struct conf_errors *errs);
 /* Moves the socket to the path of a reloaded config if it changed. */
 void	 admin_reload(const char *path);
-/* Closes the socket and every admin client, and removes the socket file. */
+/*
+ * The event loop has ended: an answer still to come is the last one its
+ * client gets; no further command is read.
+ */
+void	 admin_ended(void);
+/*
+ * Closes the socket and every admin client, and removes the socket file;
+ * the answers queued are sent first, for up to a second in all.
+ */
 void	 admin_close(void);
 
 #endif

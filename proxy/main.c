@@ -412,6 +412,7 @@ main(int argc, char **argv)
 	worker_loop();
 
 	log_info("cutover stopped");
+	admin_ended();
 	listener_close_all();
 	worker_stop();
 	session_close_all();

@@ -567,6 +567,9 @@ worker_stop(void)
 		worker_queue_free(&workers[i]);
 		event_base_free(workers[i].base);
 	}
+	/* Nothing may be posted to them from here on. */
+	nworkers = 1;
+	worker_threaded = 0;
 	/* An end may start another offload, before the queue is gone. */
 	while (worker_offloads != NULL) {
 		worker_offload_join();
@@ -578,8 +581,6 @@ worker_stop(void)
 		worker_drain(&workers[0]);
 		worker_queue_free(&workers[0]);
 	}
-	nworkers = 1;
-	worker_threaded = 0;
 }
 
 void

@@ -880,6 +880,27 @@ admin_set_server(struct admin_req *req)
 	admin_ok(req);
 }
 
+/*
+ * The pool of the running generation a server named name can be added
+ * to, or NULL with the error appended.
+ */
+static struct pool *
+admin_add_pool(struct admin_req *req, const char *pool, const char *name)
+{
+	struct pool	*p;
+
+	if (cutover.shutting_down)
+		admin_error(req, "shutting down");
+	else if ((p = conf_find_pool(cutover.conf, pool)) == NULL)
+		admin_error(req, "no pool \"%s\"", pool);
+	else if (conf_find_server(p, name) != NULL)
+		admin_error(req, "pool %s: server %s exists already", p->name,
+		    name);
+	else
+		return (p);
+	return (NULL);
+}
+
 /* add server POOL NAME HOST:PORT [weight=N] */
 static void
 admin_add_server(struct admin_req *req)
@@ -887,21 +908,10 @@ admin_add_server(struct admin_req *req)
 	struct admin_add	*a;
 	struct pool		*p;
 
-	if ((p = conf_find_pool(cutover.conf, req->argv[0])) == NULL) {
-		admin_error(req, "no pool \"%s\"", req->argv[0]);
+	if ((p = admin_add_pool(req, req->argv[0], req->argv[1])) == NULL)
 		return;
-	}
 	if (req->argc == 4 && strncmp(req->argv[3], "weight=", 7) != 0) {
 		admin_error(req, "usage: %s", req->cmd->usage);
-		return;
-	}
-	if (conf_find_server(p, req->argv[1]) != NULL) {
-		admin_error(req, "pool %s: server %s exists already", p->name,
-		    req->argv[1]);
-		return;
-	}
-	if (cutover.shutting_down) {
-		admin_error(req, "shutting down");
 		return;
 	}
 	/* Resolving HOST may take a while: not on the event loop. */
@@ -939,21 +949,14 @@ admin_add_done(void *arg)
 	struct admin_add	*a = arg;
 	struct admin_client	*c = a->c;
 	struct admin_req	 req;
-	struct pool		*p = NULL;
+	struct pool		*p;
 	struct server		*s = a->s;
 
 	admin_req_later(&req, c);
 	if (a->err != NULL)
 		admin_error(&req, "pool %s: server %s: %s", a->pool, a->name,
 		    a->err);
-	else if (cutover.shutting_down)
-		admin_error(&req, "shutting down");
-	else if ((p = conf_find_pool(cutover.conf, a->pool)) == NULL)
-		admin_error(&req, "no pool \"%s\"", a->pool);
-	else if (conf_find_server(p, a->name) != NULL)
-		admin_error(&req, "pool %s: server %s exists already", p->name,
-		    a->name);
-	else {
+	else if ((p = admin_add_pool(&req, a->pool, a->name)) != NULL) {
 		s->pool = p;
 		s->added = 1;
 		p->servers = xreallocarray(p->servers, p->nservers + 1,

@@ -349,6 +349,13 @@ worker_batch_slack(int on)
 	slack_on = on;
 }
 
+/* Counts one more in a figure of the calling worker (worker_counts_of). */
+static void
+worker_count_one(uint64_t *field)
+{
+	__atomic_store_n(field, *field + 1, __ATOMIC_RELAXED);
+}
+
 /* batch_wait: sleeps us microseconds off every wait queue, and counts it. */
 static void
 worker_batch_sleep(struct worker *w, long us)
@@ -359,8 +366,7 @@ worker_batch_sleep(struct worker *w, long us)
 	ts.tv_sec = 0;
 	ts.tv_nsec = us * 1000;
 	nanosleep(&ts, NULL);
-	__atomic_store_n(&w->counts.batch_sleeps, w->counts.batch_sleeps + 1,
-	    __ATOMIC_RELAXED);
+	worker_count_one(&w->counts.batch_sleeps);
 }
 
 /* The calling worker's batch_wait, in microseconds; 0 when off. */
@@ -407,8 +413,7 @@ worker_poll_turn(struct worker *w, long max)
 		t = cutover_now_us();
 		if (sockread_count != seen) {
 			last = t;
-			__atomic_store_n(&w->counts.busy_polls,
-			    w->counts.busy_polls + 1, __ATOMIC_RELAXED);
+			worker_count_one(&w->counts.busy_polls);
 		} else if (t - last >= (uint64_t)w->poll_window)
 			break;
 		if (worker_busy_poll(w) != max || worker_batch_wait(w) != 0)
@@ -426,61 +431,70 @@ worker_poll_turn(struct worker *w, long max)
 }
 
 /*
- * The event loop of the calling thread's worker, until it is told to end:
- * with busy_poll on (the default) in turns of worker_poll_turn().
- *
- * With batch_wait set instead (off by default), the loop sleeps rather
- * than polls: when a blocking wait and the pass after it took less than
- * BATCH_DENSE times batch_wait, it stops blocking: it sleeps batch_wait,
- * off every wait queue so that nobody has to wake it, then takes what
- * arrived meanwhile in one pass, and so on until a pass reads nothing
- * from a client or server.  A pass longer than BATCH_DENSE times
- * batch_wait is followed by the next at once: the loop is saturated and
- * a sleep would only cost throughput.  A message waits at most
- * batch_wait, plus the system's timer latency and one pass; with few
- * requests in flight, that wait is on every request's path and lowers
- * throughput.  A reload takes effect at the next pass.
+ * batch_wait: one turn of a loop that sleeps rather than polls.  When a
+ * blocking wait and the pass after it took less than BATCH_DENSE times
+ * batch_wait, the loop stops blocking: it sleeps batch_wait, off every
+ * wait queue so that nobody has to wake it, then takes what arrived
+ * meanwhile in one pass, and so on until a pass reads nothing from a
+ * client or server.  A pass longer than BATCH_DENSE times batch_wait is
+ * followed by the next at once: the loop is saturated and a sleep would
+ * only cost throughput.  A message waits at most batch_wait, plus the
+ * system's timer latency and one pass; with few requests in flight, that
+ * wait is on every request's path and lowers throughput.  Returns nonzero
+ * when the loop ends.
  */
 #define BATCH_DENSE	4
 
+static int
+worker_batch_turn(struct worker *w, long us)
+{
+	unsigned long	 seen;
+	uint64_t	 t0, t1, dense = (uint64_t)us * BATCH_DENSE;
+
+	t0 = cutover_now_us();
+	if (worker_loop_done(w->base, event_base_loop(w->base, EVLOOP_ONCE)))
+		return (1);
+	t1 = cutover_now_us();
+	if (t1 - t0 >= dense)
+		return (0);
+	do {
+		if (t1 - t0 < dense)
+			worker_batch_sleep(w, us);
+		seen = sockread_count;
+		t0 = cutover_now_us();
+		if (worker_loop_done(w->base, event_base_loop(w->base,
+		    EVLOOP_NONBLOCK | EVLOOP_ONCE)))
+			return (1);
+		t1 = cutover_now_us();
+	} while (sockread_count != seen && worker_batch_wait(w) == us);
+	return (0);
+}
+
+/*
+ * The event loop of the calling thread's worker, until it is told to end:
+ * in turns of worker_poll_turn() with busy_poll on (the default), of
+ * worker_batch_turn() with batch_wait on instead, or of plain blocking
+ * passes with both off.  A reload takes effect at the next pass.
+ */
 void
 worker_loop(void)
 {
-	struct worker		*w = worker_self;
-	unsigned long		 seen;
-	uint64_t		 t0 = 0, t1, dense;
-	long			 us, max;
+	struct worker	*w = worker_self;
+	long		 us, max;
+	int		 ended;
 
-	for (;;) {
+	do {
 		us = worker_batch_wait(w);
+		max = worker_busy_poll(w);
 		worker_batch_slack(us > 0);
-		if (us == 0 && (max = worker_busy_poll(w)) > 0) {
-			if (worker_poll_turn(w, max))
-				return;
-			continue;
-		}
 		if (us > 0)
-			t0 = cutover_now_us();
-		if (worker_loop_done(w->base,
-		    event_base_loop(w->base, EVLOOP_ONCE)))
-			return;
-		if (us == 0)
-			continue;
-		t1 = cutover_now_us();
-		dense = (uint64_t)us * BATCH_DENSE;
-		if (t1 - t0 >= dense)
-			continue;
-		do {
-			if (t1 - t0 < dense)
-				worker_batch_sleep(w, us);
-			seen = sockread_count;
-			t0 = cutover_now_us();
-			if (worker_loop_done(w->base, event_base_loop(w->base,
-			    EVLOOP_NONBLOCK | EVLOOP_ONCE)))
-				return;
-			t1 = cutover_now_us();
-		} while (sockread_count != seen && worker_batch_wait(w) == us);
-	}
+			ended = worker_batch_turn(w, us);
+		else if (max > 0)
+			ended = worker_poll_turn(w, max);
+		else
+			ended = worker_loop_done(w->base,
+			    event_base_loop(w->base, EVLOOP_ONCE));
+	} while (!ended);
 }
 
 static void *

@@ -29,31 +29,12 @@
 
 #include "conf.h"
 #include "log.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #ifndef CUTOVER_SOCK
 #define CUTOVER_SOCK	"/run/cutover.sock"
 #endif
-
-/*
- * NOT SUPPORTED YET.  Keys, and whole section kinds (key NULL), that belong
- * to capabilities not built yet.  The parser knows them, so a config using
- * one gets "SECTION: KEY: not supported yet" (or "SECTION: not supported
- * yet" at the section line) rather than "unknown key", and the values are
- * parsed by the normal tables once the entry goes.  Delete an entry when
- * its feature lands.
- */
-static const struct conf_unsupported {
-	const char	*section;
-	const char	*key;		/* NULL: the whole section kind */
-} conf_unsupported[] = {
-	{ "listener",	"tls_cert" },
-	{ "listener",	"tls_key" },
-	{ "listener",	"tls_min_version" },
-	{ "pool",	"tls" },
-	{ "pool",	"tls_verify" },
-	{ "pool",	"tls_sni" },
-};
 
 #define CONF_MAXKEYS	32
 
@@ -272,6 +253,7 @@ static const struct conf_key conf_pool_keys[] = {
 	{ "tls", CONF_T_BOOL, P(tls), 0, 0, 0, NULL },
 	{ "tls_verify", CONF_T_BOOL, P(tls_verify), 0, 0, 0, NULL },
 	{ "tls_sni", CONF_T_STRING, P(tls_sni), 0, 0, 0, NULL },
+	{ "tls_ca", CONF_T_STRING, P(tls_ca), 0, 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL }
 };
 
@@ -777,26 +759,6 @@ conf_kind_name(enum conf_kind kind)
 		return ("rollout");
 	}
 	return ("");
-}
-
-/* Returns nonzero when key (NULL: the section itself) is not built yet. */
-static int
-conf_is_unsupported(enum conf_kind kind, const char *key)
-{
-	const char	*section = conf_kind_name(kind);
-	size_t		 i;
-
-	for (i = 0; i < sizeof conf_unsupported / sizeof conf_unsupported[0];
-	    i++) {
-		if (strcmp(conf_unsupported[i].section, section) != 0)
-			continue;
-		if (conf_unsupported[i].key == NULL && key == NULL)
-			return (1);
-		if (conf_unsupported[i].key != NULL && key != NULL &&
-		    strcmp(conf_unsupported[i].key, key) == 0)
-			return (1);
-	}
-	return (0);
 }
 
 /* Returns the first line key was given on in this section, or 0. */
@@ -1952,8 +1914,37 @@ conf_section_begin(struct conf_parse *p, char *header)
 	p->kind = kind;
 	p->where = xasprintf("%s %s", conf_kind_name(kind), name);
 	conf_section_add(p, kind, name);
-	if (conf_is_unsupported(kind, NULL))
-		conf_error(p, p->line, "%s: not supported yet", p->where);
+}
+
+/*
+ * Makes a TLS listener's context, or refuses TLS keys that would do
+ * nothing without tls_cert.
+ */
+static void
+conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
+{
+	char	*err, *pk, *pc;
+	int	 line;
+
+	if (l->tls_cert == NULL) {
+		if ((line = conf_seen(p, "tls_key")) != 0 ||
+		    (line = conf_seen(p, "tls_min_version")) != 0)
+			conf_error(p, line, "%s: %s: needs tls_cert", p->where,
+			    conf_seen(p, "tls_key") ? "tls_key" :
+			    "tls_min_version");
+		return;
+	}
+	l->tls_ctx = tls_server_ctx_new(l->tls_cert, l->tls_key,
+	    l->tls_min_version, &err);
+	if (l->tls_ctx == NULL) {
+		/* The file named first is the one at fault. */
+		pk = l->tls_key != NULL ? strstr(err, l->tls_key) : NULL;
+		pc = strstr(err, l->tls_cert);
+		line = conf_seen(p, pk != NULL && (pc == NULL || pk < pc) ?
+		    "tls_key" : "tls_cert");
+		conf_error(p, line, "%s: %s", p->where, err);
+		free(err);
+	}
 }
 
 /* Checks what a listener section needs once all its keys are read. */
@@ -1962,9 +1953,7 @@ conf_listener_end(struct conf_parse *p, struct listener_conf *l)
 {
 	if (l->nbinds == 0 && conf_seen(p, "bind") == 0)
 		conf_error(p, l->line, "%s: no bind address", p->where);
-	if ((l->tls_cert == NULL) != (l->tls_key == NULL))
-		conf_error(p, l->line, "%s: tls_cert and tls_key go together",
-		    p->where);
+	conf_listener_tls(p, l);
 }
 
 /* Checks what a route section needs once all its keys are read. */
@@ -2016,11 +2005,49 @@ conf_rollout_end(struct conf_parse *p, struct rollout_conf *ro)
 	}
 }
 
+/*
+ * Makes the context of a pool with tls = on, or refuses TLS keys that
+ * would do nothing without it.
+ */
+static void
+conf_pool_tls(struct conf_parse *p, struct pool *pool)
+{
+	static const char	*keys[] = { "tls_verify", "tls_sni", "tls_ca" };
+	char			*err;
+	size_t			 i;
+	int			 line;
+
+	if (!pool->tls) {
+		for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+			if ((line = conf_seen(p, keys[i])) != 0)
+				conf_error(p, line, "%s: %s: needs tls = on",
+				    p->where, keys[i]);
+		}
+		return;
+	}
+	if (pool->tls_ca != NULL && !pool->tls_verify &&
+	    (line = conf_seen(p, "tls_ca")) != 0) {
+		conf_error(p, line, "%s: tls_ca: needs tls_verify = on",
+		    p->where);
+		return;
+	}
+	pool->tls_ctx = tls_client_ctx_new(pool->tls_verify, pool->tls_ca,
+	    &err);
+	if (pool->tls_ctx == NULL) {
+		if ((line = conf_seen(p, "tls_ca")) == 0)
+			line = conf_seen(p, "tls");
+		conf_error(p, line, "%s: %s", p->where, err);
+		free(err);
+	}
+}
+
 /* Checks what a pool section needs once all its keys are read. */
 static void
 conf_pool_end(struct conf_parse *p, struct pool *pool)
 {
 	int	line;
+
+	conf_pool_tls(p, pool);
 
 	if (pool->nservers == 0 && conf_seen(p, "server") == 0)
 		conf_error(p, p->section_line, "%s: no server", p->where);
@@ -2198,10 +2225,6 @@ conf_key_cb(void *arg, const char *section, const char *name,
 	}
 	if (p->seen[i] == 0)
 		p->seen[i] = p->line;
-	if (conf_is_unsupported(p->kind, name)) {
-		conf_key_error(p, name, "not supported yet");
-		return (1);
-	}
 	if (*value == '\0') {
 		conf_key_error(p, name, "missing value");
 		return (1);
@@ -2460,6 +2483,7 @@ conf_free(struct conf *c)
 		free(l->tls_cert);
 		free(l->tls_key);
 		free(l->tls_min_version);
+		tls_ctx_free(l->tls_ctx);
 		free(l);
 	}
 	for (i = 0; i < c->npools; i++) {
@@ -2470,6 +2494,8 @@ conf_free(struct conf *c)
 		free(pool->name);
 		free(pool->health_path);
 		free(pool->tls_sni);
+		free(pool->tls_ca);
+		tls_ctx_free(pool->tls_ctx);
 		free(pool);
 	}
 	for (i = 0; i < c->nroutes; i++) {

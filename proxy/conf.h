@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ssl_ctx_st;
 struct upstream_conn;
 
 enum balance {
@@ -109,6 +110,8 @@ struct pool {
 	int			 tls;
 	int			 tls_verify;
 	char			*tls_sni;
+	char			*tls_ca;	/* NULL: the system's CAs */
+	struct ssl_ctx_st	*tls_ctx;	/* with tls: made at load */
 };
 
 /* One bind address of a listener. */
@@ -126,8 +129,9 @@ struct listener_conf {
 	struct bind_addr	*binds;
 	size_t			 nbinds;
 	char			*tls_cert;
-	char			*tls_key;
+	char			*tls_key;	/* NULL: in the tls_cert file */
 	char			*tls_min_version;
+	struct ssl_ctx_st	*tls_ctx;	/* with tls_cert: made at load */
 	int			 forwarded_headers;
 };
 

@@ -233,6 +233,8 @@ health_setup(struct health_check *hc)
 	SET(CURLOPT_WRITEFUNCTION, health_discard_cb);
 	SET(CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
+	if (p->tls_ca != NULL)
+		SET(CURLOPT_CAINFO, p->tls_ca);
 #undef SET
 	if (rc != CURLE_OK)
 		goto fail;

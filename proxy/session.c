@@ -48,6 +48,7 @@
 #include "route.h"
 #include "session.h"
 #include "sockread.h"
+#include "tls.h"
 #include "upstream.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -168,6 +169,7 @@ struct session {
 	unsigned		 up_eof:1;		/* the server closed */
 	unsigned		 up_err:1;		/* ... with an error */
 	unsigned		 close_after:1;		/* shutdown: close when done */
+	unsigned		 tls:1;			/* the client speaks TLS */
 };
 
 /*
@@ -328,16 +330,21 @@ session_timer(struct session *s, enum timer_kind kind, long ms)
  * the socket takes everything, so a request costs no epoll_ctl pair for
  * arming and disarming writability; libevent takes over (and the write
  * timeout runs) only when the socket is full.  A write error is left for
- * libevent to report through the event callback.
+ * libevent to report through the event callback.  tls: bev speaks TLS.
  */
 static void
-session_flush(struct bufferevent *bev)
+session_flush(struct bufferevent *bev, int tls)
 {
 	struct evbuffer	*out = bufferevent_get_output(bev);
 
 	if (evbuffer_get_length(out) == 0 ||
 	    (bufferevent_get_enabled(bev) & EV_WRITE))
 		return;
+	/* OpenSSL writes records: that is libevent's job, from the loop. */
+	if (tls) {
+		bufferevent_enable(bev, EV_WRITE);
+		return;
+	}
 	/* A bufferevent keeps its output's start frozen to all but itself. */
 	evbuffer_unfreeze(out, 1);
 	(void)evbuffer_write(out, bufferevent_getfd(bev));
@@ -376,9 +383,9 @@ session_flush_all(struct session *s)
 				bufferevent_enable(s->up->bev, EV_WRITE);
 			return;
 		}
-		session_flush(s->cbev);
+		session_flush(s->cbev, s->tls);
 		if (s->up != NULL && s->state != SESSION_CONNECTING)
-			session_flush(s->up->bev);
+			session_flush(s->up->bev, s->up->tls);
 		if (s->up == NULL || (s->state != SESSION_PROXYING &&
 		    s->state != SESSION_TUNNEL))
 			return;
@@ -456,8 +463,9 @@ static struct session *
 session_start(struct event_base *base, int fd, const struct sockaddr *sa,
     int salen, const char *listener, enum timer_kind tk, long ms)
 {
-	struct session	*s;
-	size_t		 rhigh;
+	struct session		*s;
+	struct listener_conf	*lc;
+	size_t			 rhigh;
 
 	s = xcalloc(1, sizeof *s);
 	s->base = base;
@@ -465,13 +473,20 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 	if ((size_t)salen <= sizeof s->peer)
 		memcpy(&s->peer, sa, salen);
 	session_peer_text(sa, s->peer_ip, sizeof s->peer_ip);
-	s->cbev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	lc = conf_find_listener(worker_self->conf, listener);
+	if (lc != NULL && lc->tls_ctx != NULL) {
+		s->tls = 1;
+		s->cbev = tls_accept_new(base, lc->tls_ctx, fd);
+	} else
+		s->cbev = bufferevent_socket_new(base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (s->cbev == NULL) {
 		log_error("client %s: cannot set up connection", s->peer_ip);
 		free(s);
 		return (NULL);
 	}
-	sockread_install(s->cbev);
+	if (!s->tls)
+		sockread_install(s->cbev);
 	s->timer = evtimer_new(base, session_timer_cb, s);
 	rhigh = worker_self->conf->max_header_size + 1;
 	if (rhigh < RELAY_HIGH)
@@ -642,7 +657,8 @@ session_free(struct session *s)
 static void
 session_keepalive(struct session *s, long ms)
 {
-	if (ms > IDLE_REDUCE_MS) {
+	/* The TLS state lives in the bufferevent: such a session stays. */
+	if (ms > IDLE_REDUCE_MS && !s->tls) {
 		s->idle_left = ms - IDLE_REDUCE_MS;
 		session_timer(s, TIMER_REDUCE, IDLE_REDUCE_MS);
 	} else
@@ -794,7 +810,7 @@ session_linger(struct session *s)
 	}
 	bufferevent_disable(s->cbev, EV_READ);
 	session_set_state(s, SESSION_CLOSING);
-	session_flush(s->cbev);
+	session_flush(s->cbev, s->tls);
 	if (evbuffer_get_length(out) == 0) {
 		session_close(s, "done");
 		return (-1);
@@ -1121,7 +1137,10 @@ session_write_request_head(struct session *s, const char *buf,
 			PUTS(", ");
 		}
 		PUT(s->peer_ip, strlen(s->peer_ip));
-		PUTS("\r\nX-Forwarded-Proto: http\r\nX-Real-IP: ");
+		if (s->tls)
+			PUTS("\r\nX-Forwarded-Proto: https\r\nX-Real-IP: ");
+		else
+			PUTS("\r\nX-Forwarded-Proto: http\r\nX-Real-IP: ");
 		PUT(s->peer_ip, strlen(s->peer_ip));
 		PUTS("\r\n");
 	}
@@ -1802,6 +1821,9 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 	int		 r = 0;
 
+	/* Busy polling goes on while reads come; OpenSSL's are counted here. */
+	if (s->tls)
+		sockread_count++;
 	switch (s->state) {
 	case SESSION_READ_HEAD:
 		r = session_read_head(s);
@@ -1820,6 +1842,18 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (r != -1)
 		session_flush_all(s);
+}
+
+/*
+ * Returns why a connection failed: OpenSSL's reasons on a TLS one that
+ * has some, else the socket's error.
+ */
+static const char *
+session_error_text(struct bufferevent *bev, char *buf, size_t size)
+{
+	if (tls_is(bev) && *tls_error(bev, buf, size) != '\0')
+		return (buf);
+	return (evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
 /* The client drained its output: more response bytes may move. */
@@ -1854,6 +1888,7 @@ static void
 session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
+	char		 why[160];
 
 	if (what & BEV_EVENT_TIMEOUT) {
 		if ((what & BEV_EVENT_READING) && s->state == SESSION_PROXYING &&
@@ -1866,8 +1901,7 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		session_close(s, evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+		session_close(s, session_error_text(bev, why, sizeof why));
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -1918,6 +1952,8 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state != SESSION_PROXYING && s->state != SESSION_TUNNEL)
 		return;
+	if (s->up->tls)
+		sockread_count++;
 	if (session_pump_response(s) != -1)
 		session_flush_all(s);
 }
@@ -2004,7 +2040,7 @@ static void
 session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
-	char		 why[160];
+	char		 why[256], tlswhy[160];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		session_timer(s, TIMER_NONE, 0);
@@ -2019,8 +2055,8 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (s->state == SESSION_CONNECTING) {
 		snprintf(why, sizeof why, "cannot connect to %s: %s",
-		    s->server->addr_text, evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+		    s->server->addr_text, session_error_text(bev, tlswhy,
+		    sizeof tlswhy));
 		if (session_retry(s, 502, why) != -1)
 			session_flush_all(s);
 		return;
@@ -2039,8 +2075,8 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR) {
 		/* A reset is no end of a close-delimited body. */
 		log_debug("pool %s: server %s: %s", s->pool->name,
-		    s->server->name, evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+		    s->server->name, session_error_text(bev, tlswhy,
+		    sizeof tlswhy));
 		s->up_err = 1;
 	}
 	s->up_eof = 1;

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "log.h"
 #include "sockread.h"
+#include "tls.h"
 #include "upstream.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -130,7 +131,11 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 		goto fail;
 	if (s->addr.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->pool->tls_ctx != NULL)
+		bev = tls_connect_new(base, s->pool->tls_ctx, fd, s->host,
+		    s->pool->tls_sni, s->pool->tls_verify);
+	else
+		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		goto fail;
 	fd = -1;
@@ -146,11 +151,16 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	if (bufferevent_socket_connect(bev, (struct sockaddr *)&s->addr,
 	    (int)s->addrlen) == -1)
 		goto fail;
-	/* After the connect, which assigns the bufferevent's events anew. */
-	sockread_install(bev);
+	/*
+	 * After the connect, which assigns the bufferevent's events anew.
+	 * TLS reads go through OpenSSL.
+	 */
+	if (s->pool->tls_ctx == NULL)
+		sockread_install(bev);
 	c = xcalloc(1, sizeof *c);
 	c->bev = bev;
 	c->server = s;
+	c->tls = s->pool->tls_ctx != NULL;
 	return (c);
 fail:
 	log_warn("pool %s: server %s: cannot connect: %s", s->pool->name,

@@ -18,6 +18,7 @@ struct upstream_conn {
 	struct bufferevent		*bev;
 	struct server			*server;
 	int				 reused;	/* came from the idle list */
+	int				 tls;		/* speaks TLS */
 	uint64_t			 requests;	/* requests it carried */
 	TAILQ_ENTRY(upstream_conn)	 entry;
 };

@@ -3,10 +3,12 @@
 # bash.
 
 # The Debian packages that building and testing cutover needs: prometheus
-# for promtool (t/metrics.t), chromium for the status page (t/status_page.t).
+# for promtool (t/metrics.t), chromium for the status page (t/status_page.t),
+# openssl and IO::Socket::SSL for test certificates and clients (t/tls.t).
 # shellcheck disable=SC2034
 CUTOVER_DEPS="build-essential autoconf automake pkg-config libevent-dev
 libssl-dev libcurl4-openssl-dev libinih-dev perl curl mandoc prometheus
+openssl libio-socket-ssl-perl
 chromium"
 
 # ensure_deps PKG...: installs with apt-get the packages that are not

@@ -37,6 +37,9 @@
  * full.  -l LOGFILE appends "conn=N METHOD TARGET" for each request and
  * "conn=N BAD reason" for each one refused with 400.  SIGTERM and SIGINT
  * exit 0.
+ *
+ * With -t PEM (a certificate and its key) it speaks TLS, and each response
+ * says in X-TLS-SNI the server name the client asked for ("-": none).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -66,8 +69,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define HEAD_MAX	65536		/* longest request head */
 #define LINE_MAX_CHUNK	4096		/* longest chunk-size or trailer line */
@@ -193,6 +200,7 @@ static long		 health_delay_ms;
 static int		 default_status = 200;
 static long		 default_delay_ms;
 static long		 idle_ms;		/* -k: close idle keep-alive */
+static SSL_CTX		*tls_ctx;		/* -t: speak TLS */
 static char		 pattern[CHUNK_MAX + 32];
 
 static int	conn_process(struct conn *);
@@ -423,17 +431,23 @@ conn_send_head(struct conn *c, int status, const char *framing, int close,
     const char *extra)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	const char	*conn_hdr = "";
+	const char	*conn_hdr = "", *sni = NULL;
+	SSL		*ssl;
 
+	if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL &&
+	    (sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) == NULL)
+		sni = "-";
 	if (close)
 		conn_hdr = "Connection: close\r\n";
 	else if (c->req.minor == 0)
 		conn_hdr = "Connection: keep-alive\r\n";
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
 	    "X-Backend: %s\r\nX-Conn: %" PRIu64 "\r\nX-Req: %" PRIu64 "\r\n"
-	    "Content-Type: text/plain\r\n%s%s%s\r\n",
+	    "Content-Type: text/plain\r\n%s%s%s%s%s%s\r\n",
 	    status, reason_phrase(status), name, c->id, c->nreq,
-	    framing, conn_hdr, extra != NULL ? extra : "");
+	    framing, conn_hdr, extra != NULL ? extra : "",
+	    sni != NULL ? "X-TLS-SNI: " : "", sni != NULL ? sni : "",
+	    sni != NULL ? "\r\n" : "");
 }
 
 /* Answers 400 to input we cannot parse and closes. */
@@ -1450,7 +1464,18 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		abort();
 	c->id = ++conn_seq;
-	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (tls_ctx != NULL) {
+		SSL	*ssl = SSL_new(tls_ctx);
+
+		if (ssl == NULL)
+			abort();
+		c->bev = bufferevent_openssl_socket_new(base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else
+		c->bev = bufferevent_socket_new(base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(base, conn_timer_cb, c);
 	if (c->bev == NULL || c->timer == NULL)
 		abort();
@@ -1488,7 +1513,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: backend -p PORT [-a ADDR] [-n NAME] "
-	    "[-l LOGFILE] [-H STATUS] [-D MS] [-s STATUS] [-d MS] [-k MS]\n");
+	    "[-l LOGFILE] [-H STATUS] [-D MS] [-s STATUS] [-d MS] [-k MS] "
+	    "[-t PEM]\n");
 	exit(2);
 }
 
@@ -1518,8 +1544,21 @@ main(int argc, char *argv[])
 	size_t			 i;
 	int			 ch;
 
-	while ((ch = getopt(argc, argv, "a:D:d:H:k:l:n:p:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:D:d:H:k:l:n:p:s:t:")) != -1) {
 		switch (ch) {
+		case 't':
+			if ((tls_ctx = SSL_CTX_new(TLS_server_method())) ==
+			    NULL ||
+			    SSL_CTX_use_certificate_chain_file(tls_ctx,
+			    optarg) != 1 ||
+			    SSL_CTX_use_PrivateKey_file(tls_ctx, optarg,
+			    SSL_FILETYPE_PEM) != 1) {
+				fprintf(stderr, "backend: %s: cannot load a "
+				    "certificate and key\n", optarg);
+				ERR_print_errors_fp(stderr);
+				return (1);
+			}
+			break;
 		case 'k':
 			idle_ms = opt_num(optarg, 0, 3600000);
 			break;
@@ -1594,6 +1633,7 @@ main(int argc, char *argv[])
 		event_free(sigs[i]);
 	evconnlistener_free(listener);
 	event_base_free(base);
+	SSL_CTX_free(tls_ctx);
 	if (reqlog != NULL)
 		fclose(reqlog);
 	return (0);

@@ -1,0 +1,54 @@
+/*
+ * TLS with OpenSSL: the contexts a config generation holds (one per
+ * listener with tls_cert, one per pool with tls = on) and the connections
+ * made from them, as bufferevent_openssl bufferevents.
+ */
+#ifndef TLS_H
+#define TLS_H
+
+#include <stddef.h>
+
+struct bufferevent;
+struct event_base;
+struct ssl_ctx_st;
+struct ssl_st;
+
+/*
+ * Returns a server context for a listener: certificate chain and key from
+ * PEM files (key NULL: the key is in the chain file), min_version
+ * "TLSv1.2" or "TLSv1.3".  NULL with *err set (to free) when a file cannot
+ * be used.
+ */
+struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
+	    const char *min_version, char **err);
+/*
+ * Returns a client context for a pool: it verifies servers against ca (a
+ * PEM bundle; NULL: the system's) when verify is set.  NULL with *err set.
+ */
+struct ssl_ctx_st *tls_client_ctx_new(int verify, const char *ca, char **err);
+/* Drops a context; the connections made from it keep it while they live. */
+void	 tls_ctx_free(struct ssl_ctx_st *);
+
+/*
+ * Returns a bufferevent that accepts a TLS client on fd (and closes it when
+ * freed); NULL when it cannot, with fd still the caller's.
+ */
+struct bufferevent *tls_accept_new(struct event_base *, struct ssl_ctx_st *,
+	    int fd);
+/*
+ * Returns a bufferevent that will speak TLS to a server over fd once
+ * connected: SNI and the name checked are sni, else host unless host is
+ * an address (then the certificate must name that address).  NULL when it
+ * cannot, with fd still the caller's.
+ */
+struct bufferevent *tls_connect_new(struct event_base *, struct ssl_ctx_st *,
+	    int fd, const char *host, const char *sni, int verify);
+/* Whether a bufferevent speaks TLS. */
+int	 tls_is(struct bufferevent *);
+/*
+ * Writes why TLS failed on bev into buf (OpenSSL's reasons, else the
+ * certificate check's) and returns buf; "" when TLS reported nothing.
+ */
+const char *tls_error(struct bufferevent *, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,407 @@
+#!/usr/bin/perl
+# TLS on both sides.  Listeners with tls_cert terminate TLS (verified by
+# the client against a test CA), tell the server X-Forwarded-Proto: https,
+# keep connections alive across requests and idle time, stream large
+# bodies both ways, refuse versions below tls_min_version and offer only
+# http/1.1 by ALPN.  Pools with tls = on speak TLS to their servers: the
+# certificate is checked against tls_ca and the server's address, or the
+# tls_sni name which also goes out as SNI; a server whose certificate
+# does not match gets no request and the client a 502.  Health checks use
+# the same settings.  A reload reads the certificates again: new
+# connections get the new one, connections made before keep theirs, and a
+# certificate that cannot be loaded refuses the reload.
+
+use strict;
+use warnings;
+
+use IO::Socket::SSL;
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use Cutover::Test;
+
+plan tests => 45;
+
+my $dir = Cutover::Test::tmpdir() . '/tls';
+mkdir $dir;
+
+# Runs openssl quietly; dies with its output when it fails.
+sub openssl {
+	my $out = `openssl @_ 2>&1`;
+	die "openssl @_: $out" if $?;
+}
+
+# A test CA, and certificates it signs for CN with subjectAltNames.
+openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .
+    "-keyout $dir/ca.key -out $dir/ca.crt -days 2 -subj '/CN=test CA'");
+sub cert {
+	my ($name, $cn, $san) = @_;
+	openssl("req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .
+	    "-keyout $dir/$name.key -out $dir/$name.csr -subj '/CN=$cn'");
+	open(my $fh, '>', "$dir/$name.ext") or die;
+	print $fh "subjectAltName=$san\n";
+	close $fh;
+	openssl("x509 -req -in $dir/$name.csr -CA $dir/ca.crt " .
+	    "-CAkey $dir/ca.key -CAcreateserial -out $dir/$name.crt " .
+	    "-days 2 -extfile $dir/$name.ext");
+	system("cat $dir/$name.crt $dir/$name.key > $dir/$name.pem") == 0
+	    or die;
+}
+cert('front', 'front one', 'DNS:localhost,IP:127.0.0.1');
+cert('front2', 'front two', 'DNS:localhost,IP:127.0.0.1');
+cert('back', 'backend', 'DNS:backend.test,IP:127.0.0.1');
+# A key of another certificate: must not load with front.crt.
+openssl("genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 " .
+    "-out $dir/other.key");
+
+my $plain = start_backend(name => 'plain');
+my $tb = start_backend(name => 'tlsb', args => ['-t', "$dir/back.pem"]);
+my $tbh = start_backend(name => 'tlsh', args => ['-t', "$dir/back.pem"]);
+my ($port, $port13, $hport) = (free_port(), free_port(), free_port());
+
+sub conf {
+	my ($cert) = @_;
+	return <<"EOF";
+[global]
+keepalive_timeout = 3s
+
+[listener web]
+bind = 127.0.0.1:$port
+tls_cert = $dir/$cert.crt
+tls_key = $dir/$cert.key
+
+[listener web13]
+bind = 127.0.0.1:$port13
+tls_cert = $dir/$cert.pem
+tls_min_version = TLSv1.3
+
+[listener http]
+bind = 127.0.0.1:$hport
+
+[pool plain]
+server = p1 127.0.0.1:${\ $plain->port}
+
+# Checked against the address: no SNI.
+[pool byip]
+server = t1 127.0.0.1:${\ $tb->port}
+tls = on
+tls_ca = $dir/ca.crt
+
+# Checked against tls_sni, which goes out as SNI.
+[pool byname]
+server = t2 127.0.0.1:${\ $tb->port}
+tls = on
+tls_ca = $dir/ca.crt
+tls_sni = backend.test
+
+# The certificate does not name wrong.test.
+[pool wrong]
+server = t3 127.0.0.1:${\ $tb->port}
+tls = on
+tls_ca = $dir/ca.crt
+tls_sni = wrong.test
+retries = 0
+
+# Not verified: the system's CAs do not know the test CA.
+[pool noverify]
+server = t4 127.0.0.1:${\ $tb->port}
+tls = on
+tls_verify = off
+
+# Only eligible once its HTTPS health checks pass.
+[pool checked]
+server = t5 127.0.0.1:${\ $tbh->port}
+tls = on
+tls_ca = $dir/ca.crt
+health_path = /health
+health_interval = 200ms
+health_timeout = 150ms
+health_rise = 1
+
+# Its checks fail the certificate check: it never comes up.
+[pool checkedbad]
+server = t6 127.0.0.1:${\ $tbh->port}
+tls = on
+tls_ca = $dir/ca.crt
+tls_sni = wrong.test
+health_path = /health
+health_interval = 200ms
+health_timeout = 150ms
+health_rise = 1
+
+[route checkedbad]
+path_prefix = /checkedbad
+split = checkedbad 1
+
+[route byip]
+path_prefix = /byip
+split = byip 1
+
+[route byname]
+path_prefix = /byname
+split = byname 1
+
+[route wrong]
+path_prefix = /wrong
+split = wrong 1
+
+[route noverify]
+path_prefix = /noverify
+split = noverify 1
+
+[route checked]
+path_prefix = /checked
+split = checked 1
+
+[route plain]
+split = plain 1
+EOF
+}
+
+my $cut = start_cutover(conf => conf('front'));
+
+# A TLS connection to a listener, verified against the test CA.
+sub tls_connect {
+	my ($p, %o) = @_;
+	return IO::Socket::SSL->new(PeerAddr => '127.0.0.1', PeerPort => $p,
+	    SSL_ca_file => "$dir/ca.crt", SSL_verifycn_name => 'localhost',
+	    SSL_verifycn_scheme => 'http', Timeout => 5, %o);
+}
+
+# Sends raw on a TLS connection and reads one response.
+sub tls_request {
+	my ($s, $raw, %o) = @_;
+	my $p = Cutover::Test::Parser->new(%o);
+	!length $raw or print $s $raw or return { error => "write: $!" };
+	my $deadline = time + 10;
+	while (!$p->{done} && time < $deadline) {
+		my $n = sysread($s, my $buf, 65536);
+		if (!$n) {
+			$p->eof($n // $SSL_ERROR);
+			last;
+		}
+		$p->feed($buf);
+	}
+	return $p->result;
+}
+
+sub get_head {
+	my ($path, @h) = @_;
+	return "GET $path HTTP/1.1\r\nHost: app.test\r\n" .
+	    join('', map { "$_\r\n" } @h) . "\r\n";
+}
+
+# 1. Terminating TLS: a verified connection, X-Forwarded-Proto: https.
+my $c = tls_connect($port);
+ok($c, 'a TLS client connects, verifying the certificate')
+    or diag("TLS connect: $SSL_ERROR");
+my $r = tls_request($c, get_head('/?headers=1'));
+is($r->{status}, 200, 'a request over TLS is answered');
+like($r->{body}, qr/^X-Forwarded-Proto: https\r$/m,
+    'the server is told X-Forwarded-Proto: https');
+like($r->{body}, qr/^X-Forwarded-For: 127\.0\.0\.1\r$/m,
+    '... and the client address');
+is($c->peer_certificate('commonName'), 'front one',
+    'the listener shows tls_cert');
+
+# 2. Keep-alive over TLS, also after idle time (longer than the 20 ms
+# after which plain idle connections are reduced).
+$r = tls_request($c, get_head('/?size=10'));
+is($r->{headers}{'x-conn'}, 1, 'a second request on the same connection');
+sleep(0.3);
+$r = tls_request($c, get_head('/?size=10'));
+ok($r->{complete} && $r->{body} eq 'abcdefghij',
+    'and a third after 300 ms idle');
+my $pipe = join('', map { get_head("/?size=$_") } 1 .. 3);
+print $c $pipe;
+my @sizes;
+for (1 .. 3) {
+	my $p = Cutover::Test::Parser->new;
+	while (!$p->{done}) {
+		my $n = sysread($c, my $buf, 65536) or last;
+		$p->feed($buf);
+		# What one read brought past this response is the next's.
+		while ($p->{done} && length $p->{rest} && @sizes < 2) {
+			push @sizes, $p->result->{body_length};
+			my $rest = $p->{rest};
+			$p = Cutover::Test::Parser->new;
+			$p->feed($rest);
+		}
+	}
+	push @sizes, $p->result->{body_length} if $p->{done} && @sizes < 3;
+	last if @sizes >= 3;
+}
+is_deeply(\@sizes, [1, 2, 3], 'pipelined requests over TLS, in order');
+
+# keepalive_timeout closes an idle TLS connection.
+my $idle = tls_connect($port);
+tls_request($idle, get_head('/?size=1'));
+my $t0 = time;
+my $n = sysread($idle, my $junk, 100);
+my $waited = time - $t0;
+ok(!$n && $waited > 2 && $waited < 8,
+    sprintf('keepalive_timeout closes an idle TLS client (%.1f s)',
+    $waited));
+
+# 3. Large bodies both ways, TLS on both sides.
+$c = tls_connect($port);
+$r = tls_request($c, get_head('/byip?size=3000000'), discard => 1);
+ok($r->{complete} && $r->{body_length} == 3000000 &&
+    $r->{body_sha1} eq Cutover::Test::pattern_sha1(3000000),
+    '3 MB from a TLS server to a TLS client, whole');
+my $size = 2 * 1024 * 1024;
+print $c "POST /byip?echo=count HTTP/1.1\r\nHost: app.test\r\n" .
+    "Content-Length: $size\r\n\r\n";
+for (my $off = 0; $off < $size; $off += 65536) {
+	print $c Cutover::Test::pattern($off, 65536);
+}
+$r = tls_request($c, '');
+is($r->{body}, sprintf("bytes=%d sum=%s\n", $size,
+    Cutover::Test::pattern_sha1($size)),
+    'a 2 MB upload reaches the TLS server whole');
+$r = tls_request($c, "POST /byip?echo=count HTTP/1.1\r\nHost: app.test\r\n" .
+    "Transfer-Encoding: chunked\r\n\r\n" .
+    join('', map { sprintf("%x\r\n%s\r\n", 1000, 'x' x 1000) } 1 .. 50) .
+    "0\r\n\r\n");
+like($r->{body}, qr/^bytes=50000 /, 'a chunked upload over TLS both ways');
+
+# 4. Server names: none for an address, tls_sni when set.
+$r = tls_request($c, get_head('/byip'));
+is($r->{headers}{'x-tls-sni'}, '-',
+    'no SNI towards a server given by address');
+$r = tls_request($c, get_head('/byname'));
+is($r->{status}, 200, 'a server checked against tls_sni answers');
+is($r->{headers}{'x-tls-sni'}, 'backend.test', 'tls_sni goes out as SNI');
+$r = tls_request($c, get_head('/noverify'));
+is($r->{status}, 200, 'tls_verify = off talks to an unknown CA');
+
+# 5. A certificate that does not match: no request reaches the server.
+my $before = grep { m{ /wrong} } $tb->requests;
+my $mark = $cut->log_mark;
+$r = tls_request($c, get_head('/wrong'));
+is($r->{status}, 502, 'a server whose certificate does not match: 502');
+ok($cut->wait_log(qr/wrong.*certificate verify failed/, from => $mark),
+    'the log says the certificate check failed')
+    or diag(substr($cut->log, $mark));
+is(scalar(grep { m{ /wrong} } $tb->requests), $before,
+    'and the server got no request');
+
+# 6. HTTPS health checks with the pool's CA.
+ok(Cutover::Test::wait_for(sub {
+	(tls_request(tls_connect($port), get_head('/checked'))->{status} //
+	    0) == 200
+}, timeout => 5), 'a pool with HTTPS health checks comes up');
+ok(scalar(grep { m{ /health} } $tbh->requests) > 0,
+    'its server saw the checks');
+ok($cut->wait_log(qr/server t6: .*(?:certificate|SSL)/),
+    'checks that fail the certificate check say so')
+    or diag($cut->log);
+is(tls_request(tls_connect($port), get_head('/checkedbad'))->{status}, 503,
+    'and keep that server out');
+
+# 7. Versions and ALPN.
+my $old = tls_connect($port13, SSL_version => 'TLSv1_2');
+ok(!$old, 'tls_min_version = TLSv1.3 refuses a TLS 1.2 client');
+my $new = tls_connect($port13);
+ok($new && $new->get_sslversion eq 'TLSv1_3', '... and takes TLS 1.3');
+is(tls_request($new, get_head('/'))->{status}, 200,
+    '... which gets answered');
+my $h2 = tls_connect($port, SSL_alpn_protocols => ['h2', 'http/1.1']);
+is($h2 && $h2->alpn_selected, 'http/1.1',
+    'ALPN picks http/1.1 over h2');
+$h2 = tls_connect($port, SSL_alpn_protocols => ['h2']);
+ok($h2 && !$h2->alpn_selected,
+    'a client offering only h2 gets no protocol, not an error');
+
+# 8. Not TLS, on a TLS port: closed without an answer; nothing breaks.
+my $raw = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+    Timeout => 5) or die;
+print $raw get_head('/');
+$raw->blocking(1);
+my $got = '';
+1 while sysread($raw, $got, 4096, length $got);
+unlike($got, qr/^HTTP/, 'plain HTTP on a TLS port gets no HTTP answer');
+ok($cut->alive, 'cutover is still running');
+is(tls_request(tls_connect($port), get_head('/'))->{status}, 200,
+    'and serves TLS after it');
+
+# An unfinished handshake ends with client_header_timeout; others go on.
+my $stall = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+    Timeout => 5) or die;
+print $stall "\x16\x03\x01";
+is(tls_request(tls_connect($port), get_head('/'))->{status}, 200,
+    'a stalled handshake holds no one up');
+
+# 9. A WebSocket tunnel through a TLS listener.
+my $ws = tls_connect($port);
+$r = tls_request($ws, "GET /ws HTTP/1.1\r\nHost: app.test\r\n" .
+    "Upgrade: websocket\r\nConnection: Upgrade\r\n" .
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" .
+    "Sec-WebSocket-Version: 13\r\n\r\n");
+is($r->{status}, 101, 'an upgrade through a TLS listener');
+print $ws "ping over tls";
+my $echo = '';
+while (length $echo < 13) {
+	sysread($ws, $echo, 100, length $echo) or last;
+}
+is($echo, 'ping over tls', 'the tunnel carries bytes both ways');
+
+# 10. Reload: new connections get the new certificate, old ones go on.
+my $keep = tls_connect($port);
+is(tls_request($keep, get_head('/'))->{status}, 200,
+    'a connection from before the reload');
+$mark = $cut->log_mark;
+$cut->rewrite(conf('front2'));
+$cut->reload;
+ok($cut->wait_log(qr/config reloaded/, from => $mark),
+    'a reload with another certificate')
+    or diag(substr($cut->log, $mark));
+my $c2 = tls_connect($port);
+is($c2 && $c2->peer_certificate('commonName'), 'front two',
+    'new connections get the new certificate');
+$r = tls_request($keep, get_head('/?size=5'));
+ok($r->{complete} && $r->{body} eq 'abcde',
+    'the old connection still works');
+is($keep->peer_certificate('commonName'), 'front one',
+    '... on the old certificate');
+
+# A certificate that cannot be loaded refuses the reload.
+(my $broken = conf('front2')) =~ s{tls_key = \S+}{tls_key = $dir/other.key};
+$mark = $cut->log_mark;
+$cut->rewrite($broken);
+$cut->reload;
+ok($cut->wait_log(qr/reload refused: .*does not match/, from => $mark),
+    'a key that does not match the certificate refuses the reload')
+    or diag(substr($cut->log, $mark));
+$c2 = tls_connect($port);
+is($c2 && $c2->peer_certificate('commonName'), 'front two',
+    'and the running certificate stays');
+
+# 11. cutover -t reports unusable TLS files with their line.
+my $bad = Cutover::Test::write_conf(<<"EOF", name => 'tls-bad.conf');
+[listener web]
+bind = 127.0.0.1:$port
+tls_cert = $dir/front.crt
+tls_key = $dir/other.key
+
+[listener web2]
+bind = 127.0.0.1:$port13
+tls_cert = $dir/front.key
+
+[pool p]
+server = a 127.0.0.1:1
+tls = on
+tls_ca = $dir/nothing.crt
+
+[route r]
+split = p 1
+EOF
+my $run = Cutover::Test::run_cutover('-t', '-c', $bad);
+my $out = $run->{all};
+is($run->{status}, 1, 'cutover -t refuses unusable TLS files');
+like($out, qr/\Q$bad\E:4: listener web: the key in \S+other\.key does not match/,
+    'a key of another certificate, at its line');
+like($out, qr/\Q$bad\E:8: listener web2: no certificate in \S+front\.key/,
+    'a file without a certificate, at its line');
+like($out, qr/\Q$bad\E:13: pool p: cannot read \S+nothing\.crt: No such file/,
+    'a missing tls_ca, at its line');

@@ -340,9 +340,8 @@ session_flush(struct bufferevent *bev, int tls)
 	if (evbuffer_get_length(out) == 0 ||
 	    (bufferevent_get_enabled(bev) & EV_WRITE))
 		return;
-	/* OpenSSL writes records: that is libevent's job, from the loop. */
 	if (tls) {
-		bufferevent_enable(bev, EV_WRITE);
+		tls_flush(bev);
 		return;
 	}
 	/* A bufferevent keeps its output's start frozen to all but itself. */
@@ -643,7 +642,7 @@ static void
 session_free(struct session *s)
 {
 	event_free(s->timer);
-	bufferevent_free(s->cbev);
+	tls_free(s->cbev);
 	TAILQ_REMOVE(&sessions, s, entry);
 	worker_count_add(&worker_self->counts.sessions, -1);
 	worker_count_add(session_bucket(s->state, s->timer_kind), -1);

@@ -6,9 +6,17 @@
  * reference to its context (SSL_new() takes one), so connections made
  * before a reload live on with the old certificate.
  *
- * Connections are libevent's bufferevent_openssl bufferevents on the
- * socket: the session and upstream modules drive them as they drive plain
- * ones, except that their writes go through libevent (tls_is()).
+ * A TLS connection is a socket bufferevent whose read and write events
+ * (struct bufferevent's ev_read and ev_write, public in
+ * bufferevent_struct.h) get callbacks of ours that run OpenSSL on the
+ * socket, much as sockread.c does for plain reads: enabling, disabling,
+ * watermarks and timeouts work as for any socket bufferevent, and the
+ * session and upstream modules drive both kinds alike.  Why not libevent's
+ * bufferevent_openssl: it writes only from the event loop (an epoll_ctl()
+ * pair and a loop turn per response), writes one record per buffer chain
+ * and reads a record in two read() calls.  Here a response goes out as
+ * one record in one write() from tls_flush(), and reads take what the
+ * socket has (read-ahead) in one read().
  *
  * Listeners offer only http/1.1 by ALPN, so that a client that would speak
  * h2 falls back; they release their read and write buffers while idle
@@ -27,8 +35,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
 
 #include "tls.h"
 #include "xmalloc.h"
@@ -66,6 +76,19 @@ tls_readable(const char *path, char **err)
 	return (1);
 }
 
+/*
+ * What both kinds of context share: reads take whatever the socket has
+ * (several records in one read), and a write may take part of the
+ * buffer, retried from wherever the buffer is by then.
+ */
+static void
+tls_ctx_modes(SSL_CTX *ctx)
+{
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
 /* Picks http/1.1 from what the client offers, or no protocol at all. */
 static int
 tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -100,7 +123,9 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 	SSL_CTX_set_min_proto_version(ctx, strcmp(min_version, "TLSv1.3") == 0 ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	tls_ctx_modes(ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"cutover",
 	    7);
@@ -143,7 +168,8 @@ tls_client_ctx_new(int verify, const char *ca, char **err)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_NO_COMPRESSION);
+	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	tls_ctx_modes(ctx);
 	SSL_CTX_set_alpn_protos(ctx, tls_alpn, sizeof tls_alpn - 1);
 	if (verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -166,32 +192,438 @@ tls_ctx_free(SSL_CTX *ctx)
 	SSL_CTX_free(ctx);
 }
 
-/* Wraps ssl, set up, into a bufferevent on fd; frees ssl on failure. */
+
+/*
+ * The TLS state of one connection, the argument of its bufferevent's read
+ * and write events; freed with the bufferevent by tls_free().
+ */
+struct tls_conn {
+	SSL			*ssl;
+	struct bufferevent	*bev;
+	enum {
+		TLS_CONNECTING,		/* the TCP connect is under way */
+		TLS_HANDSHAKE,
+		TLS_OPEN,
+		TLS_FAILED
+	}			 state;
+	int			 connect_errno;	/* connect() failed at once */
+	unsigned		 accepting:1;
+	unsigned		 hs_write:1;	/* ev_write added for the handshake */
+	unsigned		 eof:1;		/* seen after data, not told yet */
+	char			 err[160];	/* why it failed, for tls_error() */
+};
+
+/* One TLS record's worth of plaintext, gathered from a buffer's chains. */
+#define TLS_RECORD	16384
+static _Thread_local unsigned char	tls_stage[TLS_RECORD];
+
+static void	tls_read_cb(evutil_socket_t, short, void *);
+static void	tls_write_cb(evutil_socket_t, short, void *);
+
+/* Returns the state of a TLS bufferevent; NULL for a plain one. */
+static struct tls_conn *
+tls_conn_of(struct bufferevent *bev)
+{
+	if (event_get_callback(&bev->ev_read) != tls_read_cb)
+		return (NULL);
+	return (event_get_callback_arg(&bev->ev_read));
+}
+
+int
+tls_is(struct bufferevent *bev)
+{
+	return (tls_conn_of(bev) != NULL);
+}
+
+/* Notes why tc failed: OpenSSL's queued reasons, the certificate check's. */
+static void
+tls_note_error(struct tls_conn *tc, const char *what)
+{
+	unsigned long	 e;
+	const char	*r;
+	size_t		 off = 0;
+	long		 v;
+
+	tc->state = TLS_FAILED;
+	tc->err[0] = '\0';
+	while ((e = ERR_get_error()) != 0 && off < sizeof tc->err) {
+		if ((r = ERR_reason_error_string(e)) == NULL ||
+		    strstr(tc->err, r) != NULL)
+			continue;
+		off += snprintf(tc->err + off, sizeof tc->err - off, "%s%s",
+		    off > 0 ? ", " : "", r);
+	}
+	if ((v = SSL_get_verify_result(tc->ssl)) != X509_V_OK &&
+	    off < sizeof tc->err)
+		off += snprintf(tc->err + off, sizeof tc->err - off, "%s%s",
+		    off > 0 ? ": " : "", X509_verify_cert_error_string(v));
+	if (off == 0 && what != NULL)
+		snprintf(tc->err, sizeof tc->err, "%s", what);
+}
+
+/*
+ * Tells the user of tc's bufferevent about an end (EOF, error, timeout,
+ * connected).  Reading stops on an end, as libevent's own bufferevents
+ * do.  The last thing a callback of ours does: the user may free it all.
+ */
+static void
+tls_tell(struct tls_conn *tc, short events)
+{
+	struct bufferevent	*bev = tc->bev;
+	bufferevent_event_cb	 eventcb;
+	void			*cbarg;
+	int			 saved = errno;
+
+	bufferevent_getcb(bev, NULL, NULL, &eventcb, &cbarg);
+	if (!(events & BEV_EVENT_CONNECTED))
+		bufferevent_disable(bev, events & BEV_EVENT_WRITING ?
+		    EV_WRITE : EV_READ);
+	errno = saved;
+	if (eventcb != NULL)
+		eventcb(bev, events, cbarg);
+}
+
+/*
+ * Adds the write event when OpenSSL must write before it can go on (the
+ * handshake, or a read that has an answer to send), else leaves it to the
+ * output: added while an open connection has output and the user's
+ * EV_WRITE, dropped otherwise, so that a writable socket does not spin.
+ */
+static void
+tls_want_write(struct tls_conn *tc, int want)
+{
+	struct bufferevent	*bev = tc->bev;
+
+	tc->hs_write = want;
+	if (want)
+		event_add(&bev->ev_write, NULL);
+	else if (tc->state == TLS_OPEN &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) != 0 &&
+	    (bufferevent_get_enabled(bev) & EV_WRITE))
+		bufferevent_enable(bev, EV_WRITE);	/* with its timeout */
+	else
+		event_del(&bev->ev_write);
+}
+
+/*
+ * Moves the handshake on: 1 when it is done, 0 while it waits for the
+ * socket, -1 when it failed (noted).
+ */
+static int
+tls_handshake(struct tls_conn *tc)
+{
+	int	r;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((r = SSL_do_handshake(tc->ssl)) == 1) {
+		tc->state = TLS_OPEN;
+		tls_want_write(tc, 0);
+		return (1);
+	}
+	switch (SSL_get_error(tc->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		tls_want_write(tc, 0);
+		return (0);
+	case SSL_ERROR_WANT_WRITE:
+		tls_want_write(tc, 1);
+		return (0);
+	case SSL_ERROR_SYSCALL:
+		tls_note_error(tc, errno != 0 ? strerror(errno) :
+		    "the peer closed during the handshake");
+		return (-1);
+	default:
+		tls_note_error(tc, "handshake failed");
+		return (-1);
+	}
+}
+
+/* Ends the TCP connect of a client connection; -1 with errno when it failed. */
+static int
+tls_connected(struct tls_conn *tc)
+{
+	socklen_t	len = sizeof tc->connect_errno;
+	int		err = tc->connect_errno;
+
+	if (err == 0 && getsockopt(bufferevent_getfd(tc->bev), SOL_SOCKET,
+	    SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == EINPROGRESS)
+		return (0);
+	if (err != 0) {
+		errno = err;
+		return (-1);
+	}
+	tc->state = TLS_HANDSHAKE;
+	return (1);
+}
+
+/*
+ * Connect and handshake, from either event.  Returns 1 when the
+ * connection is open and the caller goes on, 0 when it waits or told the
+ * user (then nothing of tc may be touched).
+ */
+static int
+tls_progress(struct tls_conn *tc)
+{
+	int	r;
+
+	if (tc->state == TLS_CONNECTING) {
+		if ((r = tls_connected(tc)) == -1) {
+			tc->state = TLS_FAILED;
+			tls_tell(tc, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
+			return (0);
+		}
+		if (r == 0)
+			return (0);
+	}
+	if (tc->state == TLS_HANDSHAKE) {
+		if ((r = tls_handshake(tc)) == -1) {
+			tls_tell(tc, BEV_EVENT_ERROR | BEV_EVENT_READING);
+			return (0);
+		}
+		if (r == 0)
+			return (0);
+		if (!tc->accepting) {
+			tls_tell(tc, BEV_EVENT_CONNECTED);
+			return (0);
+		}
+	}
+	return (tc->state == TLS_OPEN);
+}
+
+/*
+ * Writes the output as records, one for up to 16 KiB, however many chains
+ * it spans: 0 when all went, 1 when the socket is full, -1 on an error
+ * (noted).
+ */
+static int
+tls_write_out(struct tls_conn *tc)
+{
+	struct evbuffer	*out = bufferevent_get_output(tc->bev);
+	unsigned char	*p;
+	size_t		 len, n;
+	int		 r = 0, w;
+
+	/* A bufferevent keeps its output's start frozen to all but itself. */
+	evbuffer_unfreeze(out, 1);
+	while ((len = evbuffer_get_length(out)) > 0) {
+		n = len < TLS_RECORD ? len : TLS_RECORD;
+		if (evbuffer_get_contiguous_space(out) >= n)
+			p = evbuffer_pullup(out, n);
+		else {
+			evbuffer_copyout(out, tls_stage, n);
+			p = tls_stage;
+		}
+		ERR_clear_error();
+		errno = 0;
+		if ((w = SSL_write(tc->ssl, p, (int)n)) > 0) {
+			evbuffer_drain(out, w);
+			continue;
+		}
+		if (SSL_get_error(tc->ssl, w) == SSL_ERROR_WANT_WRITE) {
+			r = 1;
+			break;
+		}
+		tls_note_error(tc, errno != 0 ? strerror(errno) :
+		    "write failed");
+		r = -1;
+		break;
+	}
+	evbuffer_freeze(out, 1);
+	return (r);
+}
+
+/*
+ * The socket is readable: decrypt what came into the input.  Everything
+ * OpenSSL holds is taken, even past the read watermark (by less than a
+ * record or two), since no readable socket would bring it back later.
+ */
+static void
+tls_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tls_conn		*tc = arg;
+	struct bufferevent	*bev = tc->bev;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	bufferevent_data_cb	 readcb;
+	void			*cbarg;
+	size_t			 high = 0, got = 0;
+	short			 events = BEV_EVENT_READING;
+	int			 n;
+
+	(void)fd;
+	if (what == EV_TIMEOUT) {
+		tls_tell(tc, events | BEV_EVENT_TIMEOUT);
+		return;
+	}
+	if (tc->state == TLS_FAILED) {
+		tls_tell(tc, events | BEV_EVENT_ERROR);
+		return;
+	}
+	if (tc->state != TLS_OPEN && !tls_progress(tc))
+		return;
+	if (tc->eof) {
+		/* Told when reading is on again, as libevent would. */
+		if (bufferevent_get_enabled(bev) & EV_READ)
+			tls_tell(tc, events | BEV_EVENT_EOF);
+		return;
+	}
+	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
+	evbuffer_unfreeze(in, 0);
+	do {
+		if (high != 0 && evbuffer_get_length(in) >= high &&
+		    !SSL_has_pending(tc->ssl))
+			break;
+		ERR_clear_error();
+		errno = 0;
+		/* Through the stage: a 100-byte request takes no 16 KiB chain. */
+		if ((n = SSL_read(tc->ssl, tls_stage, sizeof tls_stage)) > 0) {
+			if (evbuffer_add(in, tls_stage, n) == -1) {
+				tls_note_error(tc, "out of memory");
+				events |= BEV_EVENT_ERROR;
+				break;
+			}
+			got += n;
+			continue;
+		}
+		switch (SSL_get_error(tc->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			/* A post-handshake message whose answer must wait. */
+			tls_want_write(tc, 1);
+			break;
+		case SSL_ERROR_ZERO_RETURN:
+			events |= BEV_EVENT_EOF;
+			break;
+		case SSL_ERROR_SYSCALL:
+			if (errno == 0) {
+				events |= BEV_EVENT_EOF;
+				break;
+			}
+			/* FALLTHROUGH */
+		default:
+			tls_note_error(tc, errno != 0 ? strerror(errno) :
+			    "read failed");
+			events |= BEV_EVENT_ERROR;
+			break;
+		}
+		break;
+	} while (SSL_has_pending(tc->ssl));
+	evbuffer_freeze(in, 0);
+	if (got > 0) {
+		/* The end is told at the next turn, after the data. */
+		if (events & BEV_EVENT_EOF) {
+			tc->eof = 1;
+			event_active(&bev->ev_read, EV_READ, 1);
+		} else if (events & BEV_EVENT_ERROR)
+			event_active(&bev->ev_read, EV_READ, 1);
+		bufferevent_getcb(bev, &readcb, NULL, NULL, &cbarg);
+		if (readcb != NULL)
+			readcb(bev, cbarg);
+		return;
+	}
+	if (events != BEV_EVENT_READING)
+		tls_tell(tc, events);
+}
+
+/*
+ * The socket is writable: the connect or handshake goes on, a read that
+ * had to write goes on, or the output goes out as libevent's own write
+ * event would write it, telling the user once it fell to the watermark.
+ */
+static void
+tls_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tls_conn		*tc = arg;
+	struct bufferevent	*bev = tc->bev;
+	struct evbuffer		*out = bufferevent_get_output(bev);
+	bufferevent_data_cb	 writecb;
+	void			*cbarg;
+	size_t			 before, low = 0;
+	int			 r;
+
+	(void)fd;
+	if (what == EV_TIMEOUT) {
+		tls_tell(tc, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT);
+		return;
+	}
+	if (tc->state == TLS_FAILED) {
+		tls_tell(tc, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
+		return;
+	}
+	if (tc->state != TLS_OPEN) {
+		if (tls_progress(tc) && evbuffer_get_length(out) != 0)
+			event_active(&bev->ev_write, EV_WRITE, 1);
+		return;
+	}
+	if (tc->hs_write) {
+		/* What a read had to write: read again. */
+		tls_want_write(tc, 0);
+		event_active(&bev->ev_read, EV_READ, 1);
+		if (!(bufferevent_get_enabled(bev) & EV_WRITE))
+			return;
+	}
+	before = evbuffer_get_length(out);
+	if ((r = tls_write_out(tc)) == -1) {
+		tls_tell(tc, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
+		return;
+	}
+	if (evbuffer_get_length(out) == 0)
+		event_del(&bev->ev_write);
+	bufferevent_getwatermark(bev, EV_WRITE, &low, NULL);
+	if (evbuffer_get_length(out) < before &&
+	    evbuffer_get_length(out) <= low) {
+		bufferevent_getcb(bev, NULL, &writecb, NULL, &cbarg);
+		if (writecb != NULL)
+			writecb(bev, cbarg);
+	}
+}
+
+/* Makes a socket bufferevent on fd whose events go through ssl. */
 static struct bufferevent *
-tls_bufferevent(struct event_base *base, SSL *ssl, int fd,
-    enum bufferevent_ssl_state state)
+tls_bufferevent_new(struct event_base *base, SSL *ssl, int fd, int accepting)
 {
 	struct bufferevent	*bev;
+	struct tls_conn		*tc;
 
-	bev = bufferevent_openssl_socket_new(base, fd, ssl, state,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
+	if ((bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
 		return (NULL);
-	/* A peer that closes without close_notify ends like a plain one. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (SSL_set_fd(ssl, fd) != 1) {
+		ERR_clear_error();
+		bufferevent_setfd(bev, -1);
+		bufferevent_free(bev);
+		return (NULL);
+	}
+	tc = xcalloc(1, sizeof *tc);
+	tc->ssl = ssl;
+	tc->bev = bev;
+	tc->accepting = accepting;
+	tc->state = accepting ? TLS_HANDSHAKE : TLS_CONNECTING;
+	/* Neither event is added yet: event_assign() may replace them. */
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	event_assign(&bev->ev_read, base, fd, EV_READ | EV_PERSIST |
+	    EV_FINALIZE, tls_read_cb, tc);
+	event_assign(&bev->ev_write, base, fd, EV_WRITE | EV_PERSIST |
+	    EV_FINALIZE, tls_write_cb, tc);
 	return (bev);
 }
 
 struct bufferevent *
 tls_accept_new(struct event_base *base, SSL_CTX *ctx, int fd)
 {
-	SSL	*ssl;
+	struct bufferevent	*bev;
+	SSL			*ssl;
 
 	if ((ssl = SSL_new(ctx)) == NULL) {
 		ERR_clear_error();
 		return (NULL);
 	}
-	return (tls_bufferevent(base, ssl, fd, BUFFEREVENT_SSL_ACCEPTING));
+	SSL_set_accept_state(ssl);
+	if ((bev = tls_bufferevent_new(base, ssl, fd, 1)) == NULL)
+		SSL_free(ssl);
+	return (bev);
 }
 
 /* Whether host is an IPv4 or IPv6 address rather than a name. */
@@ -206,16 +638,19 @@ tls_is_address(const char *host)
 
 struct bufferevent *
 tls_connect_new(struct event_base *base, SSL_CTX *ctx, int fd,
-    const char *host, const char *sni, int verify)
+    const struct sockaddr *sa, socklen_t salen, const char *host,
+    const char *sni, int verify)
 {
-	SSL		*ssl;
-	const char	*name = sni;
-	int		 ok = 1;
+	struct bufferevent	*bev;
+	SSL			*ssl;
+	const char		*name = sni;
+	int			 ok = 1, err = 0;
 
 	if ((ssl = SSL_new(ctx)) == NULL) {
 		ERR_clear_error();
 		return (NULL);
 	}
+	SSL_set_connect_state(ssl);
 	if (name == NULL && !tls_is_address(host))
 		name = host;
 	/* SNI carries names only (RFC 6066 section 3). */
@@ -229,36 +664,79 @@ tls_connect_new(struct event_base *base, SSL_CTX *ctx, int fd,
 		SSL_free(ssl);
 		return (NULL);
 	}
-	return (tls_bufferevent(base, ssl, fd, BUFFEREVENT_SSL_CONNECTING));
+	/* A connect that fails at once is told as if it failed later. */
+	if (connect(fd, sa, salen) == -1 && errno != EINPROGRESS)
+		err = errno;
+	if ((bev = tls_bufferevent_new(base, ssl, fd, 0)) == NULL) {
+		SSL_free(ssl);
+		return (NULL);
+	}
+	tls_conn_of(bev)->connect_errno = err;
+	return (bev);
 }
 
-int
-tls_is(struct bufferevent *bev)
+void
+tls_flush(struct bufferevent *bev)
 {
-	return (bufferevent_openssl_get_ssl(bev) != NULL);
+	struct tls_conn	*tc = tls_conn_of(bev);
+	int		 r;
+
+	if (tc->state != TLS_OPEN)
+		return;		/* the handshake's end writes it */
+	if ((r = tls_write_out(tc)) == 0)
+		return;
+	/* The write event finishes, or tells the error outside this call. */
+	(void)r;
+	bufferevent_enable(bev, EV_WRITE);
 }
 
 const char *
 tls_error(struct bufferevent *bev, char *buf, size_t size)
 {
-	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
-	unsigned long	 e;
-	const char	*r;
-	size_t		 off = 0;
-	long		 v;
+	struct tls_conn	*tc = tls_conn_of(bev);
 
-	buf[0] = '\0';
-	if (ssl == NULL)
-		return (buf);
-	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
-		if ((r = ERR_reason_error_string(e)) == NULL || off >= size ||
-		    strstr(buf, r) != NULL)
-			continue;
-		off += snprintf(buf + off, size - off, "%s%s",
-		    off > 0 ? ", " : "", r);
-	}
-	if ((v = SSL_get_verify_result(ssl)) != X509_V_OK && off < size)
-		snprintf(buf + off, size - off, "%s%s", off > 0 ? ": " : "",
-		    X509_verify_cert_error_string(v));
+	snprintf(buf, size, "%s", tc != NULL ? tc->err : "");
 	return (buf);
+}
+
+/* The events of a bufferevent being freed: never run. */
+static void
+tls_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+void
+tls_free(struct bufferevent *bev)
+{
+	struct tls_conn	*tc;
+	evutil_socket_t	 fd;
+
+	if (bev == NULL)
+		return;
+	if ((tc = tls_conn_of(bev)) != NULL) {
+		/* close_notify: the end of a body delimited by the close. */
+		ERR_clear_error();
+		if (tc->state == TLS_OPEN)
+			(void)SSL_shutdown(tc->ssl);
+		ERR_clear_error();
+		SSL_free(tc->ssl);
+		/*
+		 * Stop the events before their argument goes; libevent's
+		 * finalizers take the bufferevent from the events' argument:
+		 * give it back.
+		 */
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		event_del(&bev->ev_read);
+		event_del(&bev->ev_write);
+		fd = bufferevent_getfd(bev);
+		event_assign(&bev->ev_read, bufferevent_get_base(bev), fd,
+		    EV_READ | EV_PERSIST | EV_FINALIZE, tls_gone_cb, bev);
+		event_assign(&bev->ev_write, bufferevent_get_base(bev), fd,
+		    EV_WRITE | EV_PERSIST | EV_FINALIZE, tls_gone_cb, bev);
+		free(tc);
+	}
+	bufferevent_free(bev);
 }

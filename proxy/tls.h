@@ -6,6 +6,8 @@
 #ifndef TLS_H
 #define TLS_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 
 struct bufferevent;
@@ -30,25 +32,38 @@ struct ssl_ctx_st *tls_client_ctx_new(int verify, const char *ca, char **err);
 void	 tls_ctx_free(struct ssl_ctx_st *);
 
 /*
- * Returns a bufferevent that accepts a TLS client on fd (and closes it when
- * freed); NULL when it cannot, with fd still the caller's.
+ * Returns a socket bufferevent that accepts a TLS client on fd (and
+ * closes it when freed); NULL when it cannot, with fd still the caller's.
  */
 struct bufferevent *tls_accept_new(struct event_base *, struct ssl_ctx_st *,
 	    int fd);
 /*
- * Returns a bufferevent that will speak TLS to a server over fd once
- * connected: SNI and the name checked are sni, else host unless host is
- * an address (then the certificate must name that address).  NULL when it
- * cannot, with fd still the caller's.
+ * Starts connecting fd to sa and returns a socket bufferevent that will
+ * speak TLS to the server: enabling EV_WRITE (and EV_READ) on it leads to
+ * BEV_EVENT_CONNECTED once the handshake is done, or to an error.  SNI
+ * and the name checked are sni, else host unless host is an address (then
+ * the certificate must name that address).  NULL when it cannot, with fd
+ * still the caller's.
  */
 struct bufferevent *tls_connect_new(struct event_base *, struct ssl_ctx_st *,
-	    int fd, const char *host, const char *sni, int verify);
+	    int fd, const struct sockaddr *, socklen_t, const char *host,
+	    const char *sni, int verify);
 /* Whether a bufferevent speaks TLS. */
 int	 tls_is(struct bufferevent *);
 /*
- * Writes why TLS failed on bev into buf (OpenSSL's reasons, else the
- * certificate check's) and returns buf; "" when TLS reported nothing.
+ * Writes a TLS bufferevent's output now, leaving what the socket does not
+ * take (or an error) to its write event, which it enables.
+ */
+void	 tls_flush(struct bufferevent *);
+/*
+ * Writes why TLS failed on bev into buf (OpenSSL's reasons, the
+ * certificate check's) and returns buf; "" when TLS noted nothing.
  */
 const char *tls_error(struct bufferevent *, char *buf, size_t size);
+/*
+ * Frees a bufferevent, TLS or not; a TLS one that is open sends its
+ * close_notify first.
+ */
+void	 tls_free(struct bufferevent *);
 
 #endif

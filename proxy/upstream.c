@@ -132,7 +132,8 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	if (s->addr.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (s->pool->tls_ctx != NULL)
-		bev = tls_connect_new(base, s->pool->tls_ctx, fd, s->host,
+		bev = tls_connect_new(base, s->pool->tls_ctx, fd,
+		    (struct sockaddr *)&s->addr, s->addrlen, s->host,
 		    s->pool->tls_sni, s->pool->tls_verify);
 	else
 		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -148,15 +149,14 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_setwatermark(bev, EV_READ, 0, rhigh);
 	bufferevent_setwatermark(bev, EV_WRITE, wlow, 0);
-	if (bufferevent_socket_connect(bev, (struct sockaddr *)&s->addr,
-	    (int)s->addrlen) == -1)
-		goto fail;
-	/*
-	 * After the connect, which assigns the bufferevent's events anew.
-	 * TLS reads go through OpenSSL.
-	 */
-	if (s->pool->tls_ctx == NULL)
+	/* A TLS connection is connecting already, with events of its own. */
+	if (s->pool->tls_ctx == NULL) {
+		if (bufferevent_socket_connect(bev,
+		    (struct sockaddr *)&s->addr, (int)s->addrlen) == -1)
+			goto fail;
+		/* After the connect, which assigns the events anew. */
 		sockread_install(bev);
+	}
 	c = xcalloc(1, sizeof *c);
 	c->bev = bev;
 	c->server = s;
@@ -166,7 +166,7 @@ fail:
 	log_warn("pool %s: server %s: cannot connect: %s", s->pool->name,
 	    s->name, strerror(errno));
 	if (bev != NULL)
-		bufferevent_free(bev);
+		tls_free(bev);
 	if (fd != -1)
 		close(fd);
 	return (NULL);
@@ -205,7 +205,7 @@ upstream_free(struct upstream_conn *c)
 {
 	if (c == NULL)
 		return;
-	bufferevent_free(c->bev);
+	tls_free(c->bev);
 	free(c);
 }
 

@@ -19,6 +19,7 @@ my %desc = (
 	'small-400' => '100-byte responses, 400 keep-alive connections',
 	'16k-50'    => '16 KiB responses, 50 keep-alive connections',
 	'close-50'  => 'a new connection per request (Connection: close), 50 at once',
+	'tls-50'    => '100-byte responses over TLS 1.3, 50 keep-alive connections',
 );
 
 my (@profiles, %seen, %runs);

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 45;
+plan tests => 51;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -57,6 +57,9 @@ openssl("genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 " .
 my $plain = start_backend(name => 'plain');
 my $tb = start_backend(name => 'tlsb', args => ['-t', "$dir/back.pem"]);
 my $tbh = start_backend(name => 'tlsh', args => ['-t', "$dir/back.pem"]);
+# Closes its idle keep-alive connections after 300 ms.
+my $tbk = start_backend(name => 'tlsk',
+    args => ['-t', "$dir/back.pem", '-k', 300]);
 my ($port, $port13, $hport) = (free_port(), free_port(), free_port());
 
 sub conf {
@@ -132,6 +135,15 @@ health_rise = 1
 [route checkedbad]
 path_prefix = /checkedbad
 split = checkedbad 1
+
+[pool shortidle]
+server = t7 127.0.0.1:${\ $tbk->port}
+tls = on
+tls_ca = $dir/ca.crt
+
+[route shortidle]
+path_prefix = /shortidle
+split = shortidle 1
 
 [route byip]
 path_prefix = /byip
@@ -264,6 +276,47 @@ $r = tls_request($c, "POST /byip?echo=count HTTP/1.1\r\nHost: app.test\r\n" .
     join('', map { sprintf("%x\r\n%s\r\n", 1000, 'x' x 1000) } 1 .. 50) .
     "0\r\n\r\n");
 like($r->{body}, qr/^bytes=50000 /, 'a chunked upload over TLS both ways');
+
+# Upstream TLS connections are kept alive and reused.
+my $first = tls_request($c, get_head('/byip?size=1'));
+my $second = tls_request(tls_connect($port), get_head('/byip?size=1'));
+is($second->{headers}{'x-conn'}, $first->{headers}{'x-conn'},
+    'a TLS connection to a server serves the next request too');
+
+# A server that closes its idle TLS connections costs no request.
+is(tls_request($c, get_head('/shortidle?size=1'))->{status}, 200,
+    'a request to a server that closes idle connections');
+sleep(0.6);
+$r = tls_request($c, get_head('/shortidle?size=3'));
+ok($r->{status} == 200 && $r->{body} eq 'abc',
+    'and one after it closed the idle TLS connection');
+
+# A TLS server dying mid-body: the client must not get it as complete.
+my $d = tls_connect($port);
+$r = tls_request($d, get_head('/byip?size=200000&die=50000'), discard => 1);
+ok(!$r->{complete} && $r->{body_length} < 200000,
+    'a TLS server dying mid-body: the response is cut, not complete')
+    or diag(explain($r->{error}, $r->{body_length}));
+
+# A client that stops reading: cutover holds a bounded part of the body,
+# then the whole body arrives once the client reads again.
+sub rss_kb {
+	open(my $fh, '<', '/proc/' . $cut->pid . '/status') or return 0;
+	while (<$fh>) {
+		return $1 if /^VmRSS:\s+(\d+)/;
+	}
+	return 0;
+}
+my $slow = tls_connect($port);
+my $rss0 = rss_kb();
+print $slow get_head('/byip?size=40000000');
+sleep(1.5);
+my $grew = rss_kb() - $rss0;
+ok($grew < 16384, "a client not reading 40 MB: cutover grew by $grew kB");
+$r = tls_request($slow, '', discard => 1);
+ok($r->{complete} && $r->{body_length} == 40000000 &&
+    $r->{body_sha1} eq Cutover::Test::pattern_sha1(40000000),
+    'and it gets the 40 MB whole once it reads');
 
 # 4. Server names: none for an address, tls_sni when set.
 $r = tls_request($c, get_head('/byip'));

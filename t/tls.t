@@ -170,7 +170,11 @@ split = plain 1
 EOF
 }
 
-my $cut = start_cutover(conf => conf('front'));
+# Under AddressSanitizer, freed memory waits in a quarantine (256 MB) that
+# would hide whether cutover buffers a body it cannot pass on.
+my %env = defined $ENV{ASAN_OPTIONS} ?
+    (ASAN_OPTIONS => "$ENV{ASAN_OPTIONS}:quarantine_size_mb=1") : ();
+my $cut = start_cutover(conf => conf('front'), env => \%env);
 
 # A TLS connection to a listener, verified against the test CA.
 sub tls_connect {
@@ -277,9 +281,10 @@ $r = tls_request($c, "POST /byip?echo=count HTTP/1.1\r\nHost: app.test\r\n" .
     "0\r\n\r\n");
 like($r->{body}, qr/^bytes=50000 /, 'a chunked upload over TLS both ways');
 
-# Upstream TLS connections are kept alive and reused.
+# Upstream TLS connections are kept alive and reused (by the worker that
+# made them: the same client connection).
 my $first = tls_request($c, get_head('/byip?size=1'));
-my $second = tls_request(tls_connect($port), get_head('/byip?size=1'));
+my $second = tls_request($c, get_head('/byip?size=1'));
 is($second->{headers}{'x-conn'}, $first->{headers}{'x-conn'},
     'a TLS connection to a server serves the next request too');
 

@@ -695,6 +695,7 @@ conf_server_free(struct server *s)
 	free(s->addr_text);
 	/* upstream.c's idle lists, empty on every worker by now. */
 	free(s->idle);
+	tls_session_free(s->tls_session);
 	free(s);
 }
 

@@ -84,6 +84,7 @@ struct server {
 	void			*idle;		/* upstream module's idle list */
 	void			*check;		/* health module's state */
 	void			*brk;		/* breaker module's state */
+	void			*tls_session;	/* tls.c's, to resume */
 };
 
 /* A pool of servers; owned by the conf. */

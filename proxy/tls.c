@@ -229,6 +229,35 @@ tls_conn_of(struct bufferevent *bev)
 	return (event_get_callback_arg(&bev->ev_read));
 }
 
+void
+tls_session_keep(struct bufferevent *bev, void **slot)
+{
+	struct tls_conn	*tc = tls_conn_of(bev);
+	SSL_SESSION	*sess;
+
+	if (tc == NULL || tc->state != TLS_OPEN ||
+	    (sess = SSL_get0_session(tc->ssl)) == NULL || sess == *slot ||
+	    !SSL_SESSION_is_resumable(sess))
+		return;
+	SSL_SESSION_up_ref(sess);
+	SSL_SESSION_free(*slot);
+	*slot = sess;
+}
+
+void *
+tls_session_ref(void *sess)
+{
+	if (sess != NULL)
+		SSL_SESSION_up_ref(sess);
+	return (sess);
+}
+
+void
+tls_session_free(void *sess)
+{
+	SSL_SESSION_free(sess);
+}
+
 int
 tls_is(struct bufferevent *bev)
 {
@@ -639,14 +668,19 @@ tls_is_address(const char *host)
 struct bufferevent *
 tls_connect_new(struct event_base *base, SSL_CTX *ctx, int fd,
     const struct sockaddr *sa, socklen_t salen, const char *host,
-    const char *sni, int verify)
+    const char *sni, int verify, void *resume)
 {
 	struct bufferevent	*bev;
 	SSL			*ssl;
 	const char		*name = sni;
 	int			 ok = 1, err = 0;
 
-	if ((ssl = SSL_new(ctx)) == NULL) {
+	ssl = SSL_new(ctx);
+	/* SSL_set_session() takes a reference of its own. */
+	if (ssl != NULL && resume != NULL)
+		SSL_set_session(ssl, resume);
+	SSL_SESSION_free(resume);
+	if (ssl == NULL) {
 		ERR_clear_error();
 		return (NULL);
 	}

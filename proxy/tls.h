@@ -42,12 +42,22 @@ struct bufferevent *tls_accept_new(struct event_base *, struct ssl_ctx_st *,
  * speak TLS to the server: enabling EV_WRITE (and EV_READ) on it leads to
  * BEV_EVENT_CONNECTED once the handshake is done, or to an error.  SNI
  * and the name checked are sni, else host unless host is an address (then
- * the certificate must name that address).  NULL when it cannot, with fd
- * still the caller's.
+ * the certificate must name that address).  resume, a reference from
+ * tls_session_ref() or NULL, is offered to the server and dropped.  NULL
+ * when it cannot, with fd still the caller's.
  */
 struct bufferevent *tls_connect_new(struct event_base *, struct ssl_ctx_st *,
 	    int fd, const struct sockaddr *, socklen_t, const char *host,
-	    const char *sni, int verify);
+	    const char *sni, int verify, void *resume);
+/*
+ * Server sessions to resume (SSL_SESSION, opaque here): keeps bev's in
+ * *slot when it can be resumed and is not there yet; returns a reference
+ * to one for tls_connect_new() (resume, which takes it; NULL: none); frees
+ * one.  The caller guards the slot.
+ */
+void	 tls_session_keep(struct bufferevent *, void **slot);
+void	*tls_session_ref(void *);
+void	 tls_session_free(void *);
 /* Whether a bufferevent speaks TLS. */
 int	 tls_is(struct bufferevent *);
 /*

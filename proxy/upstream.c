@@ -110,6 +110,7 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	struct upstream_conn	*c = NULL;
 	struct bufferevent	*bev = NULL;
 	struct timeval		 tv;
+	void			*resume;
 	int			 fd = -1, one = 1;
 
 	if (!fresh) {
@@ -131,11 +132,14 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 		goto fail;
 	if (s->addr.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (s->pool->tls_ctx != NULL)
+	if (s->pool->tls_ctx != NULL) {
+		worker_lock();
+		resume = tls_session_ref(s->tls_session);
+		worker_unlock();
 		bev = tls_connect_new(base, s->pool->tls_ctx, fd,
 		    (struct sockaddr *)&s->addr, s->addrlen, s->host,
-		    s->pool->tls_sni, s->pool->tls_verify);
-	else
+		    s->pool->tls_sni, s->pool->tls_verify, resume);
+	} else
 		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		goto fail;
@@ -193,6 +197,8 @@ upstream_put(struct upstream_conn *c)
 	}
 	TAILQ_INSERT_HEAD(&ui->conns, c, entry);
 	ui->n++;
+	if (c->tls)
+		tls_session_keep(c->bev, &s->tls_session);
 	worker_unlock();
 	bufferevent_setcb(c->bev, upstream_idle_read_cb, NULL,
 	    upstream_idle_event_cb, c);
@@ -205,6 +211,12 @@ upstream_free(struct upstream_conn *c)
 {
 	if (c == NULL)
 		return;
+	/* Its TLS session, if it ended well, makes the next connect cheaper. */
+	if (c->tls) {
+		worker_lock();
+		tls_session_keep(c->bev, &c->server->tls_session);
+		worker_unlock();
+	}
 	tls_free(c->bev);
 	free(c);
 }

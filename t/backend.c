@@ -39,7 +39,8 @@
  * exit 0.
  *
  * With -t PEM (a certificate and its key) it speaks TLS, and each response
- * says in X-TLS-SNI the server name the client asked for ("-": none).
+ * says in X-TLS-SNI the server name the client asked for ("-": none) and
+ * in X-TLS-Resumed whether the client resumed a session (1) or not (0).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -443,11 +444,13 @@ conn_send_head(struct conn *c, int status, const char *framing, int close,
 		conn_hdr = "Connection: keep-alive\r\n";
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
 	    "X-Backend: %s\r\nX-Conn: %" PRIu64 "\r\nX-Req: %" PRIu64 "\r\n"
-	    "Content-Type: text/plain\r\n%s%s%s%s%s%s\r\n",
+	    "Content-Type: text/plain\r\n%s%s%s%s%s%s%s\r\n",
 	    status, reason_phrase(status), name, c->id, c->nreq,
 	    framing, conn_hdr, extra != NULL ? extra : "",
 	    sni != NULL ? "X-TLS-SNI: " : "", sni != NULL ? sni : "",
-	    sni != NULL ? "\r\n" : "");
+	    sni != NULL ? "\r\n" : "", ssl == NULL ? "" :
+	    SSL_session_reused(ssl) ? "X-TLS-Resumed: 1\r\n" :
+	    "X-TLS-Resumed: 0\r\n");
 }
 
 /* Answers 400 to input we cannot parse and closes. */

@@ -472,8 +472,12 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 	if ((size_t)salen <= sizeof s->peer)
 		memcpy(&s->peer, sa, salen);
 	session_peer_text(sa, s->peer_ip, sizeof s->peer_ip);
+	/*
+	 * A new connection speaks TLS if its listener does now; a reduced
+	 * idle one (TIMER_IDLE) was plain, whatever a reload did since.
+	 */
 	lc = conf_find_listener(worker_self->conf, listener);
-	if (lc != NULL && lc->tls_ctx != NULL) {
+	if (tk == TIMER_HEADER && lc != NULL && lc->tls_ctx != NULL) {
 		s->tls = 1;
 		s->cbev = tls_accept_new(base, lc->tls_ctx, fd);
 	} else

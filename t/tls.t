@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 51;
+plan tests => 57;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -63,7 +63,8 @@ my $tbk = start_backend(name => 'tlsk',
 my ($port, $port13, $hport) = (free_port(), free_port(), free_port());
 
 sub conf {
-	my ($cert) = @_;
+	my ($cert, %o) = @_;
+	my $http_tls = $o{http_tls} ? "tls_cert = $dir/$cert.pem" : '';
 	return <<"EOF";
 [global]
 keepalive_timeout = 3s
@@ -80,6 +81,7 @@ tls_min_version = TLSv1.3
 
 [listener http]
 bind = 127.0.0.1:$hport
+$http_tls
 
 [pool plain]
 server = p1 127.0.0.1:${\ $plain->port}
@@ -144,6 +146,17 @@ tls_ca = $dir/ca.crt
 [route shortidle]
 path_prefix = /shortidle
 split = shortidle 1
+
+# A new TLS connection per request: each one after the first resumes.
+[pool resume]
+server = t8 127.0.0.1:${\ $tb->port}
+tls = on
+tls_ca = $dir/ca.crt
+keepalive = 0
+
+[route resume]
+path_prefix = /resume
+split = resume 1
 
 [route byip]
 path_prefix = /byip
@@ -287,6 +300,13 @@ my $first = tls_request($c, get_head('/byip?size=1'));
 my $second = tls_request($c, get_head('/byip?size=1'));
 is($second->{headers}{'x-conn'}, $first->{headers}{'x-conn'},
     'a TLS connection to a server serves the next request too');
+
+# Without keep-alive, each connection resumes the TLS session of the last.
+my @res = map { tls_request($c, get_head('/resume?size=1')) } 1 .. 3;
+is_deeply([map { $_->{headers}{'x-tls-resumed'} } @res], [0, 1, 1],
+    'new TLS connections to a server resume its session');
+isnt($res[1]{headers}{'x-conn'}, $res[2]{headers}{'x-conn'},
+    '... on connections of their own');
 
 # A server that closes its idle TLS connections costs no request.
 is(tls_request($c, get_head('/shortidle?size=1'))->{status}, 200,
@@ -434,6 +454,23 @@ ok($cut->wait_log(qr/reload refused: .*does not match/, from => $mark),
 $c2 = tls_connect($port);
 is($c2 && $c2->peer_certificate('commonName'), 'front two',
     'and the running certificate stays');
+
+# A reload that turns TLS on for a listener: its idle plain connections
+# stay plain, new ones speak TLS.
+my $plainc = http_client($hport);
+$r = $plainc->request(get_head('/?size=2'));
+is($r->{status}, 200, 'a plain keep-alive connection');
+sleep(0.2);
+$mark = $cut->log_mark;
+$cut->rewrite(conf('front2', http_tls => 1));
+$cut->reload;
+ok($cut->wait_log(qr/config reloaded/, from => $mark),
+    'a reload turning TLS on for that listener');
+$r = $plainc->request(get_head('/?size=2'));
+ok($r->{complete} && $r->{body} eq 'ab',
+    'the idle plain connection goes on in plain HTTP');
+$r = tls_request(tls_connect($hport), get_head('/?size=2'));
+is($r->{body}, 'ab', 'a new connection to it speaks TLS');
 
 # 11. cutover -t reports unusable TLS files with their line.
 my $bad = Cutover::Test::write_conf(<<"EOF", name => 'tls-bad.conf');

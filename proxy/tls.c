@@ -335,6 +335,23 @@ tls_want_write(struct tls_conn *tc, int want)
 }
 
 /*
+ * A client sent plain HTTP to a TLS listener (OpenSSL saw "GET " where a
+ * ClientHello belongs): one try at telling it so in its own terms, as
+ * nginx does, before the connection closes.
+ */
+static void
+tls_plain_http(struct tls_conn *tc)
+{
+	static const char	answer[] = "HTTP/1.1 400 Bad Request\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 42\r\n"
+	    "Connection: close\r\n\r\n"
+	    "plain HTTP request sent to a TLS listener\n";
+
+	(void)send(bufferevent_getfd(tc->bev), answer, sizeof answer - 1,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/*
  * Moves the handshake on: 1 when it is done, 0 while it waits for the
  * socket, -1 when it failed (noted).
  */
@@ -362,6 +379,9 @@ tls_handshake(struct tls_conn *tc)
 		    "the peer closed during the handshake");
 		return (-1);
 	default:
+		if (tc->accepting &&
+		    ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST)
+			tls_plain_http(tc);
 		tls_note_error(tc, "handshake failed");
 		return (-1);
 	}

@@ -624,6 +624,9 @@ session_close(struct session *s, const char *reason)
 		session_release_upstream(s, 0);
 	}
 	session_server_end(s, POOL_ABANDONED);
+	/* A response cut short ends without close_notify. */
+	if (s->resp_head_sent && !s->resp_done)
+		tls_cut(s->cbev);
 	if (s->conf != NULL && s->state != SESSION_TUNNEL &&
 	    s->state != SESSION_CLOSING) {
 		/* A request cut short: count what the client got. */
@@ -1024,6 +1027,7 @@ session_abort(struct session *s, const char *why)
 		s->outcome = METRICS_5XX;
 	session_access_log(s);
 	s->keepalive = 0;
+	tls_cut(s->cbev);
 	return (session_linger(s));
 }
 

@@ -122,6 +122,7 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 	}
 	SSL_CTX_set_min_proto_version(ctx, strcmp(min_version, "TLSv1.3") == 0 ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
+	/* Clients often close without close_notify: an end like any other. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -167,8 +168,12 @@ tls_client_ctx_new(int verify, const char *ca, char **err)
 		return (NULL);
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/*
+	 * A server that closes without close_notify is an error here: it
+	 * is how a close-delimited body that was cut short looks.
+	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	    SSL_OP_NO_COMPRESSION);
 	tls_ctx_modes(ctx);
 	SSL_CTX_set_alpn_protos(ctx, tls_alpn, sizeof tls_alpn - 1);
 	if (verify) {
@@ -210,6 +215,7 @@ struct tls_conn {
 	unsigned		 accepting:1;
 	unsigned		 hs_write:1;	/* ev_write added for the handshake */
 	unsigned		 eof:1;		/* seen after data, not told yet */
+	unsigned		 unclean:1;	/* end without close_notify */
 	char			 err[160];	/* why it failed, for tls_error() */
 };
 
@@ -547,11 +553,16 @@ tls_read_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case SSL_ERROR_SYSCALL:
 			if (errno == 0) {
-				events |= BEV_EVENT_EOF;
+				tls_note_error(tc, "closed without close_notify");
+				events |= BEV_EVENT_EOF | BEV_EVENT_ERROR;
 				break;
 			}
 			/* FALLTHROUGH */
 		default:
+			/* No close_notify: an end, and an error (servers). */
+			if (ERR_GET_REASON(ERR_peek_error()) ==
+			    SSL_R_UNEXPECTED_EOF_WHILE_READING)
+				events |= BEV_EVENT_EOF;
 			tls_note_error(tc, errno != 0 ? strerror(errno) :
 			    "read failed");
 			events |= BEV_EVENT_ERROR;
@@ -763,6 +774,15 @@ tls_gone_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
+tls_cut(struct bufferevent *bev)
+{
+	struct tls_conn	*tc = tls_conn_of(bev);
+
+	if (tc != NULL)
+		tc->unclean = 1;
+}
+
+void
 tls_free(struct bufferevent *bev)
 {
 	struct tls_conn	*tc;
@@ -773,7 +793,7 @@ tls_free(struct bufferevent *bev)
 	if ((tc = tls_conn_of(bev)) != NULL) {
 		/* close_notify: the end of a body delimited by the close. */
 		ERR_clear_error();
-		if (tc->state == TLS_OPEN)
+		if (tc->state == TLS_OPEN && !tc->unclean)
 			(void)SSL_shutdown(tc->ssl);
 		ERR_clear_error();
 		SSL_free(tc->ssl);

@@ -71,8 +71,14 @@ void	 tls_flush(struct bufferevent *);
  */
 const char *tls_error(struct bufferevent *, char *buf, size_t size);
 /*
+ * Makes a TLS bufferevent end without close_notify: what it sent was cut
+ * short (HTTP/1.0 has no other way to tell a close-delimited body was).
+ * Nothing for a plain one.
+ */
+void	 tls_cut(struct bufferevent *);
+/*
  * Frees a bufferevent, TLS or not; a TLS one that is open sends its
- * close_notify first.
+ * close_notify first, unless cut.
  */
 void	 tls_free(struct bufferevent *);
 

@@ -270,6 +270,16 @@ upstream_handover(struct conf *old)
 			    (ui = upstream_idle_mine(s)) != NULL) {
 				while ((c = TAILQ_FIRST(&ui->conns)) != NULL) {
 					upstream_idle_del(c);
+					/*
+					 * The reload read tls_ca and the
+					 * other TLS keys anew: a TLS
+					 * connection is checked again.
+					 */
+					if (c->tls ||
+					    s->successor->pool->tls_ctx != NULL) {
+						upstream_free(c);
+						continue;
+					}
 					c->server = s->successor;
 					upstream_put(c);
 				}

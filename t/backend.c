@@ -13,6 +13,8 @@
  *	chunked=1	a chunked body, in several chunks
  *	chunkdelay=MS	wait MS between chunks (streaming tests)
  *	die=N		claim a longer body, send N bytes of it, then RST
+ *	fin=1		with die=: a plain close (FIN) instead of the RST, and
+ *			over TLS without close_notify, as a crash would
  *	close=1		Connection: close, then close
  *	echo=1		the request body as the body, streamed
  *	echo=count	"bytes=N sum=HEX\n": count and SHA-1 of the request body
@@ -151,6 +153,7 @@ struct request {
 	int		 chunked;
 	int		 has_die;
 	uint64_t	 die;
+	int		 fin;
 	int		 close;
 	enum echo_mode	 echo;
 	int		 headers;
@@ -171,6 +174,7 @@ struct response {
 	int		 chunked;
 	uint64_t	 chunk_size;
 	int		 die;
+	int		 fin;		/* die= ends with a bare FIN */
 	int		 close;		/* close the connection afterwards */
 	int		 waiting;	/* chunkdelay timer pending */
 };
@@ -395,12 +399,21 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-/* Closes with a TCP reset: SO_LINGER with a zero timeout, then close. */
+/* Closes with a TCP reset (SO_LINGER with a zero timeout), or with fin=1 a FIN. */
 static void
 conn_reset(struct conn *c)
 {
 	struct linger	l = { 1, 0 };
+	SSL		*ssl;
 
+	if (c->resp.fin) {
+		/* A crash: the kernel's FIN, no TLS close_notify. */
+		if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL)
+			SSL_set_quiet_shutdown(ssl, 1);
+		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+		conn_free(c);
+		return;
+	}
 	setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &l,
 	    sizeof l);
 	conn_free(c);
@@ -507,7 +520,8 @@ request_param(struct request *r, const char *k, size_t klen, const char *v,
 		return (0);
 	}
 	if (!KEY("status") && !KEY("delay") && !KEY("size") &&
-	    !KEY("chunked") && !KEY("die") && !KEY("close") && !KEY("echo") &&
+	    !KEY("chunked") && !KEY("die") && !KEY("fin") && !KEY("close") &&
+	    !KEY("echo") &&
 	    !KEY("headers") && !KEY("hang") && !KEY("reset") &&
 	    !KEY("noheaders-close") && !KEY("chunkdelay") && !KEY("interim") &&
 	    !KEY("bad"))
@@ -536,7 +550,9 @@ request_param(struct request *r, const char *k, size_t klen, const char *v,
 	} else if (KEY("die")) {
 		r->has_die = 1;
 		r->die = n;
-	} else if (KEY("chunked"))
+	} else if (KEY("fin"))
+		r->fin = n != 0;
+	else if (KEY("chunked"))
 		r->chunked = n != 0;
 	else if (KEY("close"))
 		r->close = n != 0;
@@ -1146,6 +1162,7 @@ conn_start_response(struct conn *c)
 	s->close = !r->keepalive || r->close || r->noheaders_close;
 	if (r->has_die) {
 		s->die = 1;
+		s->fin = r->fin;
 		s->fixed = NULL;	/* die= sends pattern bytes */
 		if (!r->has_size || r->size <= r->die)
 			s->total = r->die + 1024;
@@ -1266,6 +1283,7 @@ conn_process_io(struct conn *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	SSL		*ssl;
 	size_t		 n;
 
 	switch (c->state) {
@@ -1290,7 +1308,14 @@ conn_process_io(struct conn *c)
 	case CONN_FLUSH:
 		if (evbuffer_get_length(out) > 0)
 			return (0);
-		/* Shut our side and read until EOF so that no RST eats it. */
+		/*
+		 * Shut our side and read until EOF so that no RST eats it;
+		 * over TLS close_notify first, which ends a close-delimited
+		 * body (RFC 9112 section 9.8).  The output is empty: nothing
+		 * of libevent's is overtaken.
+		 */
+		if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL)
+			(void)SSL_shutdown(ssl);
 		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 		bufferevent_disable(c->bev, EV_WRITE);
 		bufferevent_enable(c->bev, EV_READ);

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 57;
+plan tests => 64;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -65,6 +65,7 @@ my ($port, $port13, $hport) = (free_port(), free_port(), free_port());
 sub conf {
 	my ($cert, %o) = @_;
 	my $http_tls = $o{http_tls} ? "tls_cert = $dir/$cert.pem" : '';
+	my $sni = $o{sni} // 'backend.test';
 	return <<"EOF";
 [global]
 keepalive_timeout = 3s
@@ -97,7 +98,8 @@ tls_ca = $dir/ca.crt
 server = t2 127.0.0.1:${\ $tb->port}
 tls = on
 tls_ca = $dir/ca.crt
-tls_sni = backend.test
+tls_sni = $sni
+retries = 0
 
 # The certificate does not name wrong.test.
 [pool wrong]
@@ -323,6 +325,37 @@ ok(!$r->{complete} && $r->{body_length} < 200000,
     'a TLS server dying mid-body: the response is cut, not complete')
     or diag(explain($r->{error}, $r->{body_length}));
 
+# A close-delimited body ends at the server's close: over plain TCP any
+# FIN, over TLS only one after close_notify; a bare FIN is a crash.
+$r = tls_request(tls_connect($port),
+    get_head('/?noheaders-close=1&size=300000&die=100000&fin=1'),
+    discard => 1);
+ok($r->{complete} && $r->{body_length} == 100000,
+    'a plain server closing ends a close-delimited body');
+$r = tls_request(tls_connect($port),
+    get_head('/byip?noheaders-close=1&size=300000&die=100000&fin=1'),
+    discard => 1);
+ok(!$r->{complete},
+    'a TLS server closing without close_notify cuts it short')
+    or diag(explain($r->{error}, $r->{body_length}));
+
+# To an HTTP/1.0 client the only sign of a cut body is a close without
+# close_notify; a whole one ends with it.
+sub end_of {
+	my ($path) = @_;
+	my $s = tls_connect($port) or return 'no connection';
+	print $s "GET $path HTTP/1.0\r\nHost: app.test\r\n\r\n";
+	my ($n, $got) = (0, 0);
+	$got += $n while ($n = sysread($s, my $buf, 65536));
+	my $notify = Net::SSLeay::get_shutdown($s->_get_ssl_object) &
+	    Net::SSLeay::RECEIVED_SHUTDOWN();
+	return $notify ? "close_notify after $got" : "cut after $got";
+}
+like(end_of('/byip?noheaders-close=1&size=1000'), qr/^close_notify /,
+    'HTTP/1.0: a whole close-delimited body ends with close_notify');
+like(end_of('/byip?noheaders-close=1&size=300000&die=100000'), qr/^cut /,
+    'HTTP/1.0: one cut short ends without');
+
 # A client that stops reading: cutover holds a bounded part of the body,
 # then the whole body arrives once the client reads again.
 sub rss_kb {
@@ -443,6 +476,19 @@ ok($r->{complete} && $r->{body} eq 'abcde',
     'the old connection still works');
 is($keep->peer_certificate('commonName'), 'front one',
     '... on the old certificate');
+
+# A reload checks servers anew: a TLS connection kept from before is not
+# reused under changed TLS settings.
+my $k = tls_connect($port);
+is(tls_request($k, get_head('/byname'))->{status}, 200,
+    'a kept TLS connection to a server');
+$mark = $cut->log_mark;
+$cut->rewrite(conf('front2', sni => 'wrong.test'));
+$cut->reload;
+ok($cut->wait_log(qr/config reloaded/, from => $mark),
+    'a reload changing its tls_sni');
+is(tls_request($k, get_head('/byname'))->{status}, 502,
+    'the next request is checked against it: 502');
 
 # A certificate that cannot be loaded refuses the reload.
 (my $broken = conf('front2')) =~ s{tls_key = \S+}{tls_key = $dir/other.key};

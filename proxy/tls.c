@@ -613,7 +613,16 @@ tls_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (tc->state != TLS_OPEN) {
-		if (tls_progress(tc) && evbuffer_get_length(out) != 0)
+		if (!tls_progress(tc))
+			return;
+		/*
+		 * Open, here rather than in the read event: what came with
+		 * the handshake's end (read ahead) waits in OpenSSL, where no
+		 * readable socket would show it.
+		 */
+		if (SSL_has_pending(tc->ssl))
+			event_active(&bev->ev_read, EV_READ, 1);
+		if (evbuffer_get_length(out) != 0)
 			event_active(&bev->ev_write, EV_WRITE, 1);
 		return;
 	}

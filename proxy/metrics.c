@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "route.h"
 #include "session.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define METRICS_RING		600	/* seconds a window can span */
@@ -776,6 +777,27 @@ metrics_render_events(struct evbuffer *buf)
 	    metrics_reloads[0]);
 }
 
+/* Renders the TLS handshakes, with clients and with servers. */
+static void
+metrics_render_tls(struct evbuffer *buf)
+{
+	const char	*l[5] = { "peer", NULL, "result", NULL, NULL };
+	uint64_t	 c[2][2];
+	int		 i, j;
+
+	tls_handshake_counts(c);
+	metrics_family(buf, "cutover_tls_handshakes_total", "counter",
+	    "TLS handshakes, with clients (listeners) and servers (pools).");
+	for (i = 1; i >= 0; i--) {
+		l[1] = i ? "client" : "server";
+		for (j = 0; j < 2; j++) {
+			l[3] = j ? "failed" : "ok";
+			metrics_sample_u64(buf, "cutover_tls_handshakes_total",
+			    l, c[i][j]);
+		}
+	}
+}
+
 /* Renders the process figures: connections, version, start time. */
 static void
 metrics_render_process(struct evbuffer *buf)
@@ -793,6 +815,8 @@ metrics_render_process(struct evbuffer *buf)
 	metrics_sample_u64(buf, "cutover_connections", l, active);
 	l[1] = "idle";
 	metrics_sample_u64(buf, "cutover_connections", l, idle);
+
+	metrics_render_tls(buf);
 
 	metrics_family(buf, "cutover_info", "gauge",
 	    "Always 1; the version in a label.");

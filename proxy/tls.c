@@ -219,6 +219,12 @@ struct tls_conn {
 	char			 err[160];	/* why it failed, for tls_error() */
 };
 
+/*
+ * Handshakes so far: [0] with servers, [1] with clients; [..][0] done,
+ * [..][1] failed.  Atomic: every worker counts.
+ */
+static uint64_t	tls_handshakes[2][2];
+
 /* One TLS record's worth of plaintext, gathered from a buffer's chains. */
 #define TLS_RECORD	16384
 static _Thread_local unsigned char	tls_stage[TLS_RECORD];
@@ -262,6 +268,17 @@ void
 tls_session_free(void *sess)
 {
 	SSL_SESSION_free(sess);
+}
+
+void
+tls_handshake_counts(uint64_t c[2][2])
+{
+	int	i, j;
+
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < 2; j++)
+			c[i][j] = __atomic_load_n(&tls_handshakes[i][j],
+			    __ATOMIC_RELAXED);
 }
 
 int
@@ -433,7 +450,10 @@ tls_progress(struct tls_conn *tc)
 			return (0);
 	}
 	if (tc->state == TLS_HANDSHAKE) {
-		if ((r = tls_handshake(tc)) == -1) {
+		if ((r = tls_handshake(tc)) != 0)
+			__atomic_add_fetch(&tls_handshakes[tc->accepting][r == -1],
+			    1, __ATOMIC_RELAXED);
+		if (r == -1) {
 			tls_tell(tc, BEV_EVENT_ERROR | BEV_EVENT_READING);
 			return (0);
 		}

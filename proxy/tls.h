@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct bufferevent;
 struct event_base;
@@ -58,6 +59,11 @@ struct bufferevent *tls_connect_new(struct event_base *, struct ssl_ctx_st *,
 void	 tls_session_keep(struct bufferevent *, void **slot);
 void	*tls_session_ref(void *);
 void	 tls_session_free(void *);
+/*
+ * Handshakes since the start, by all workers: c[0] with servers, c[1]
+ * with clients; c[..][0] done, c[..][1] failed.
+ */
+void	 tls_handshake_counts(uint64_t c[2][2]);
 /* Whether a bufferevent speaks TLS. */
 int	 tls_is(struct bufferevent *);
 /*

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 64;
+plan tests => 66;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -443,6 +443,18 @@ my $stall = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
 print $stall "\x16\x03\x01";
 is(tls_request(tls_connect($port), get_head('/'))->{status}, 200,
     'a stalled handshake holds no one up');
+
+# Handshakes are counted in /metrics, with clients and with servers.
+my $m = http_get($cut->status_port, '/metrics')->{body};
+my %count;
+$count{"$1 $2"} = $3 while $m =~
+    /^cutover_tls_handshakes_total\{peer="(\w+)",result="(\w+)"\} (\d+)$/mg;
+ok(($count{'client ok'} // 0) >= 10 && ($count{'client failed'} // 0) >= 2,
+    'handshakes with clients are counted, done and failed')
+    or diag(explain(\%count));
+ok(($count{'server ok'} // 0) >= 3 && ($count{'server failed'} // 0) >= 1,
+    'and with servers')
+    or diag(explain(\%count));
 
 # 9. A WebSocket tunnel through a TLS listener.
 my $ws = tls_connect($port);

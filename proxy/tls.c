@@ -21,8 +21,8 @@
  * Listeners offer only http/1.1 by ALPN, so that a client that would speak
  * h2 falls back; they release their read and write buffers while idle
  * (SSL_MODE_RELEASE_BUFFERS): an idle keep-alive client holds about
- * 15 KiB, half of it OpenSSL's SSL object.  Renegotiation is refused: it lets a client make the server
- * redo its costliest work for free.
+ * 15 KiB, half of it OpenSSL's SSL object.  Renegotiation is refused: it
+ * lets a client make the server redo its costliest work for free.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -196,7 +196,6 @@ tls_ctx_free(SSL_CTX *ctx)
 {
 	SSL_CTX_free(ctx);
 }
-
 
 /*
  * The TLS state of one connection, the argument of its bufferevent's read

@@ -399,7 +399,7 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-/* Closes with a TCP reset (SO_LINGER with a zero timeout), or with fin=1 a FIN. */
+/* Closes with a TCP reset (SO_LINGER with a zero timeout); fin=1: a FIN. */
 static void
 conn_reset(struct conn *c)
 {

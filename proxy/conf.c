@@ -149,6 +149,8 @@ static void	conf_global_log_level(struct conf_parse *, const char *,
 static void	conf_url(struct conf_parse *, const char *, const char *);
 static void	conf_listener_bind(struct conf_parse *, const char *,
 		    const char *);
+static void	conf_listener_tls_cert(struct conf_parse *, const char *,
+		    const char *);
 static void	conf_listener_tls_min_version(struct conf_parse *,
 		    const char *, const char *);
 static void	conf_pool_server(struct conf_parse *, const char *,
@@ -220,7 +222,7 @@ static const struct conf_key conf_global_keys[] = {
 
 static const struct conf_key conf_listener_keys[] = {
 	{ "bind", CONF_T_FN, 0, 0, 0, 1, conf_listener_bind },
-	{ "tls_cert", CONF_T_STRING, L(tls_cert), 0, 0, 0, NULL },
+	{ "tls_cert", CONF_T_FN, 0, 0, 0, 1, conf_listener_tls_cert },
 	{ "tls_key", CONF_T_STRING, L(tls_key), 0, 0, 0, NULL },
 	{ "tls_min_version", CONF_T_FN, 0, 0, 0, 0,
 	    conf_listener_tls_min_version },
@@ -1082,6 +1084,20 @@ conf_listener_bind(struct conf_parse *p, const char *key, const char *value)
 	b->line = p->line;
 }
 
+/* tls_cert (repeat): a PEM file; the certificates after the first by SNI. */
+static void
+conf_listener_tls_cert(struct conf_parse *p, const char *key,
+    const char *value)
+{
+	struct listener_conf	*l = p->obj;
+
+	(void)key;
+	l->tls_cert = xreallocarray(l->tls_cert, l->ntls_cert + 1,
+	    sizeof *l->tls_cert);
+	l->tls_cert[l->ntls_cert].path = xstrdup(value);
+	l->tls_cert[l->ntls_cert++].line = p->line;
+}
+
 /* tls_min_version: TLSv1.2 or TLSv1.3. */
 static void
 conf_listener_tls_min_version(struct conf_parse *p, const char *key,
@@ -1924,10 +1940,13 @@ conf_section_begin(struct conf_parse *p, char *header)
 static void
 conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 {
-	char	*err, *pk, *pc;
-	int	 line;
+	struct ssl_ctx_st	*more;
+	char			*err, *pk, *pc;
+	const char		*cert;
+	size_t			 i;
+	int			 line;
 
-	if (l->tls_cert == NULL) {
+	if (l->ntls_cert == 0) {
 		if ((line = conf_seen(p, "tls_key")) != 0 ||
 		    (line = conf_seen(p, "tls_min_version")) != 0)
 			conf_error(p, line, "%s: %s: needs tls_cert", p->where,
@@ -1935,16 +1954,34 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 			    "tls_min_version");
 		return;
 	}
-	l->tls_ctx = tls_server_ctx_new(l->tls_cert, l->tls_key,
-	    l->tls_min_version, &err);
+	if (l->ntls_cert > 1 && (line = conf_seen(p, "tls_key")) != 0) {
+		conf_error(p, line, "%s: tls_key: with several tls_cert, each "
+		    "file holds its own key", p->where);
+		return;
+	}
+	cert = l->tls_cert[0].path;
+	l->tls_ctx = tls_server_ctx_new(cert, l->tls_key, l->tls_min_version,
+	    &err);
 	if (l->tls_ctx == NULL) {
 		/* The file named first is the one at fault. */
 		pk = l->tls_key != NULL ? strstr(err, l->tls_key) : NULL;
-		pc = strstr(err, l->tls_cert);
-		line = conf_seen(p, pk != NULL && (pc == NULL || pk < pc) ?
-		    "tls_key" : "tls_cert");
+		pc = strstr(err, cert);
+		line = pk != NULL && (pc == NULL || pk < pc) ?
+		    conf_seen(p, "tls_key") : l->tls_cert[0].line;
 		conf_error(p, line, "%s: %s", p->where, err);
 		free(err);
+		return;
+	}
+	for (i = 1; i < l->ntls_cert; i++) {
+		more = tls_server_ctx_new(l->tls_cert[i].path, NULL,
+		    l->tls_min_version, &err);
+		if (more == NULL) {
+			conf_error(p, l->tls_cert[i].line, "%s: %s", p->where,
+			    err);
+			free(err);
+			continue;
+		}
+		tls_server_ctx_add(l->tls_ctx, more);
 	}
 }
 
@@ -2481,6 +2518,8 @@ conf_free(struct conf *c)
 			free(l->binds[j].text);
 		free(l->binds);
 		free(l->name);
+		for (j = 0; j < l->ntls_cert; j++)
+			free(l->tls_cert[j].path);
 		free(l->tls_cert);
 		free(l->tls_key);
 		free(l->tls_min_version);

@@ -123,13 +123,20 @@ struct bind_addr {
 	int			 line;
 };
 
+/* One tls_cert of a listener. */
+struct tls_cert_file {
+	char			*path;
+	int			 line;
+};
+
 /* A [listener NAME] section; owned by the conf. */
 struct listener_conf {
 	char			*name;
 	int			 line;
 	struct bind_addr	*binds;
 	size_t			 nbinds;
-	char			*tls_cert;
+	struct tls_cert_file	*tls_cert;	/* the first is the default */
+	size_t			 ntls_cert;
 	char			*tls_key;	/* NULL: in the tls_cert file */
 	char			*tls_min_version;
 	struct ssl_ctx_st	*tls_ctx;	/* with tls_cert: made at load */

@@ -28,7 +28,9 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -40,6 +42,7 @@
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
+#include "log.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -89,6 +92,91 @@ tls_ctx_modes(SSL_CTX *ctx)
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
 
+/*
+ * A listener's certificates after its first, each in a context of its
+ * own, kept on the first context (ex_data, freed with it) for the SNI
+ * callback to choose from.
+ */
+struct tls_sni {
+	SSL_CTX		**ctx;
+	size_t		  n;
+};
+static int		tls_sni_index = -1;
+static pthread_once_t	tls_sni_once = PTHREAD_ONCE_INIT;
+
+/* Frees a context's list of others, as OpenSSL frees the context. */
+static void
+tls_sni_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	struct tls_sni	*list = ptr;
+	size_t		 i;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (list == NULL)
+		return;
+	for (i = 0; i < list->n; i++)
+		SSL_CTX_free(list->ctx[i]);
+	free(list->ctx);
+	free(list);
+}
+
+static void
+tls_sni_init(void)
+{
+	tls_sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+	    tls_sni_free_cb);
+}
+
+/*
+ * The client named a server: the first certificate of the listener that
+ * covers the name (exactly or by a wildcard), else the first one.
+ */
+static int
+tls_servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	SSL_CTX		*ctx = SSL_get_SSL_CTX(ssl);
+	struct tls_sni	*list;
+	const char	*name;
+	size_t		 i;
+
+	(void)alert;
+	(void)arg;
+	if ((name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) ==
+	    NULL || tls_sni_index == -1 ||
+	    (list = SSL_CTX_get_ex_data(ctx, tls_sni_index)) == NULL ||
+	    X509_check_host(SSL_CTX_get0_certificate(ctx), name, 0, 0,
+	    NULL) == 1)
+		return (SSL_TLSEXT_ERR_OK);
+	for (i = 0; i < list->n; i++) {
+		if (X509_check_host(SSL_CTX_get0_certificate(list->ctx[i]),
+		    name, 0, 0, NULL) == 1) {
+			SSL_set_SSL_CTX(ssl, list->ctx[i]);
+			break;
+		}
+	}
+	return (SSL_TLSEXT_ERR_OK);
+}
+
+void
+tls_server_ctx_add(SSL_CTX *ctx, SSL_CTX *more)
+{
+	struct tls_sni	*list;
+
+	pthread_once(&tls_sni_once, tls_sni_init);
+	if ((list = SSL_CTX_get_ex_data(ctx, tls_sni_index)) == NULL) {
+		list = xcalloc(1, sizeof *list);
+		if (SSL_CTX_set_ex_data(ctx, tls_sni_index, list) != 1)
+			fatal("tls: cannot keep a listener's certificates");
+	}
+	list->ctx = xreallocarray(list->ctx, list->n + 1, sizeof *list->ctx);
+	list->ctx[list->n++] = more;
+}
+
 /* Picks http/1.1 from what the client offers, or no protocol at all. */
 static int
 tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -131,6 +219,7 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"cutover",
 	    7);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		*err = xasprintf("no certificate in %s: %s", cert,
 		    tls_reason());

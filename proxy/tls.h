@@ -25,6 +25,13 @@ struct ssl_st;
 struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
 	    const char *min_version, char **err);
 /*
+ * Adds a listener's further certificate, in a context of its own from
+ * tls_server_ctx_new(), to its first context: a client that names a
+ * server (SNI) gets the first certificate covering the name.  The first
+ * context owns the other from then on.
+ */
+void	 tls_server_ctx_add(struct ssl_ctx_st *, struct ssl_ctx_st *);
+/*
  * Returns a client context for a pool: it verifies servers against ca (a
  * PEM bundle; NULL: the system's) when verify is set.  NULL with *err set.
  */

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 66;
+plan tests => 70;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -50,6 +50,7 @@ sub cert {
 cert('front', 'front one', 'DNS:localhost,IP:127.0.0.1');
 cert('front2', 'front two', 'DNS:localhost,IP:127.0.0.1');
 cert('back', 'backend', 'DNS:backend.test,IP:127.0.0.1');
+cert('other', 'other one', 'DNS:other.test,DNS:*.wild.test');
 # A key of another certificate: must not load with front.crt.
 openssl("genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 " .
     "-out $dir/other.key");
@@ -75,9 +76,11 @@ bind = 127.0.0.1:$port
 tls_cert = $dir/$cert.crt
 tls_key = $dir/$cert.key
 
+# A second certificate, chosen by SNI.
 [listener web13]
 bind = 127.0.0.1:$port13
 tls_cert = $dir/$cert.pem
+tls_cert = $dir/other.pem
 tls_min_version = TLSv1.3
 
 [listener http]
@@ -417,6 +420,20 @@ my $new = tls_connect($port13);
 ok($new && $new->get_sslversion eq 'TLSv1_3', '... and takes TLS 1.3');
 is(tls_request($new, get_head('/'))->{status}, 200,
     '... which gets answered');
+# Certificates by SNI: the first that covers the name, else the first.
+sub cn_for {
+	my ($name) = @_;
+	my $s = tls_connect($port13, SSL_hostname => $name,
+	    SSL_verifycn_name => $name) or return "none: $SSL_ERROR";
+	return $s->peer_certificate('commonName');
+}
+is(cn_for('other.test'), 'other one', 'SNI other.test: its certificate');
+is(cn_for('a.wild.test'), 'other one', '... and by its wildcard');
+is(cn_for('localhost'), 'front one', 'SNI localhost: the first certificate');
+$new = tls_connect($port13, SSL_hostname => 'unknown.test',
+    SSL_verify_mode => SSL_VERIFY_NONE);
+is($new && $new->peer_certificate('commonName'), 'front one',
+    'an unknown name: the first certificate');
 my $h2 = tls_connect($port, SSL_alpn_protocols => ['h2', 'http/1.1']);
 is($h2 && $h2->alpn_selected, 'http/1.1',
     'ALPN picks http/1.1 over h2');

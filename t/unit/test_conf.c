@@ -467,7 +467,8 @@ test_full(void)
 	is_int(web->binds[1].addr.ss_family, AF_INET6, "the second is IPv6");
 	is_int(web->forwarded_headers, 0, "forwarded_headers off");
 	is_str(web->tls_min_version, "TLSv1.2", "tls_min_version default");
-	ok(web->tls_cert == NULL && web->tls_key == NULL, "no TLS");
+	ok(web->ntls_cert == 0 && web->tls_key == NULL && web->tls_ctx == NULL,
+	    "no TLS");
 	is_str(addr_host(&admin->binds[0].addr), "0.0.0.0",
 	    "*:PORT binds every IPv4 address");
 	is_int(admin->forwarded_headers, 1, "forwarded_headers default on");

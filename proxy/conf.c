@@ -1970,8 +1970,8 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 		    conf_seen(p, "tls_key") : l->tls_cert[0].line;
 		conf_error(p, line, "%s: %s", p->where, err);
 		free(err);
-		return;
 	}
+	/* Every file is looked at, so that each error is reported. */
 	for (i = 1; i < l->ntls_cert; i++) {
 		more = tls_server_ctx_new(l->tls_cert[i].path, NULL,
 		    l->tls_min_version, &err);
@@ -1979,9 +1979,10 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 			conf_error(p, l->tls_cert[i].line, "%s: %s", p->where,
 			    err);
 			free(err);
-			continue;
-		}
-		tls_server_ctx_add(l->tls_ctx, more);
+		} else if (l->tls_ctx != NULL)
+			tls_server_ctx_add(l->tls_ctx, more);
+		else
+			tls_ctx_free(more);
 	}
 }
 

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 70;
+plan tests => 71;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -558,6 +558,7 @@ tls_key = $dir/other.key
 [listener web2]
 bind = 127.0.0.1:$port13
 tls_cert = $dir/front.key
+tls_cert = $dir/nothing.pem
 
 [pool p]
 server = a 127.0.0.1:1
@@ -574,5 +575,7 @@ like($out, qr/\Q$bad\E:4: listener web: the key in \S+other\.key does not match/
     'a key of another certificate, at its line');
 like($out, qr/\Q$bad\E:8: listener web2: no certificate in \S+front\.key/,
     'a file without a certificate, at its line');
-like($out, qr/\Q$bad\E:13: pool p: cannot read \S+nothing\.crt: No such file/,
+like($out, qr/\Q$bad\E:9: listener web2: cannot read \S+nothing\.pem: No such file/,
+    'and the next tls_cert too');
+like($out, qr/\Q$bad\E:14: pool p: cannot read \S+nothing\.crt: No such file/,
     'a missing tls_ca, at its line');

@@ -256,6 +256,8 @@ static const struct conf_key conf_pool_keys[] = {
 	{ "tls_verify", CONF_T_BOOL, P(tls_verify), 0, 0, 0, NULL },
 	{ "tls_sni", CONF_T_STRING, P(tls_sni), 0, 0, 0, NULL },
 	{ "tls_ca", CONF_T_STRING, P(tls_ca), 0, 0, 0, NULL },
+	{ "tls_cert", CONF_T_STRING, P(tls_cert), 0, 0, 0, NULL },
+	{ "tls_key", CONF_T_STRING, P(tls_key), 0, 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL }
 };
 
@@ -1934,6 +1936,27 @@ conf_section_begin(struct conf_parse *p, char *header)
 }
 
 /*
+ * Returns the line of the file (of n, NULL when not set) that a TLS error
+ * names first: the one at fault.  dflt when it names none.
+ */
+static int
+conf_file_line(const char *err, const char *const *files, const int *lines,
+    size_t n, int dflt)
+{
+	const char	*at = NULL, *m;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		if (files[i] == NULL || (m = strstr(err, files[i])) == NULL ||
+		    (at != NULL && m >= at))
+			continue;
+		at = m;
+		dflt = lines[i];
+	}
+	return (dflt);
+}
+
+/*
  * Makes a TLS listener's context, or refuses TLS keys that would do
  * nothing without tls_cert.
  */
@@ -1941,10 +1964,10 @@ static void
 conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 {
 	struct ssl_ctx_st	*more;
-	char			*err, *pk, *pc;
-	const char		*cert;
+	char			*err;
+	const char		*cert, *files[2];
 	size_t			 i;
-	int			 line;
+	int			 line, lines[2];
 
 	if (l->ntls_cert == 0) {
 		if ((line = conf_seen(p, "tls_key")) != 0 ||
@@ -1963,12 +1986,12 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 	l->tls_ctx = tls_server_ctx_new(cert, l->tls_key, l->tls_min_version,
 	    &err);
 	if (l->tls_ctx == NULL) {
-		/* The file named first is the one at fault. */
-		pk = l->tls_key != NULL ? strstr(err, l->tls_key) : NULL;
-		pc = strstr(err, cert);
-		line = pk != NULL && (pc == NULL || pk < pc) ?
-		    conf_seen(p, "tls_key") : l->tls_cert[0].line;
-		conf_error(p, line, "%s: %s", p->where, err);
+		files[0] = cert;
+		files[1] = l->tls_key;
+		lines[0] = l->tls_cert[0].line;
+		lines[1] = conf_seen(p, "tls_key");
+		conf_error(p, conf_file_line(err, files, lines, 2, lines[0]),
+		    "%s: %s", p->where, err);
 		free(err);
 	}
 	/* Every file is looked at, so that each error is reported. */
@@ -2051,10 +2074,12 @@ conf_rollout_end(struct conf_parse *p, struct rollout_conf *ro)
 static void
 conf_pool_tls(struct conf_parse *p, struct pool *pool)
 {
-	static const char	*keys[] = { "tls_verify", "tls_sni", "tls_ca" };
+	static const char	*keys[] = { "tls_verify", "tls_sni", "tls_ca",
+				    "tls_cert", "tls_key" };
+	const char		*files[3];
 	char			*err;
 	size_t			 i;
-	int			 line;
+	int			 line, lines[3];
 
 	if (!pool->tls) {
 		for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -2070,12 +2095,22 @@ conf_pool_tls(struct conf_parse *p, struct pool *pool)
 		    p->where);
 		return;
 	}
+	if (pool->tls_key != NULL && pool->tls_cert == NULL) {
+		conf_error(p, conf_seen(p, "tls_key"), "%s: tls_key: needs "
+		    "tls_cert", p->where);
+		return;
+	}
 	pool->tls_ctx = tls_client_ctx_new(pool->tls_verify, pool->tls_ca,
-	    &err);
+	    pool->tls_cert, pool->tls_key, &err);
 	if (pool->tls_ctx == NULL) {
-		if ((line = conf_seen(p, "tls_ca")) == 0)
-			line = conf_seen(p, "tls");
-		conf_error(p, line, "%s: %s", p->where, err);
+		files[0] = pool->tls_ca;
+		files[1] = pool->tls_cert;
+		files[2] = pool->tls_key;
+		lines[0] = conf_seen(p, "tls_ca");
+		lines[1] = conf_seen(p, "tls_cert");
+		lines[2] = conf_seen(p, "tls_key");
+		conf_error(p, conf_file_line(err, files, lines, 3,
+		    conf_seen(p, "tls")), "%s: %s", p->where, err);
 		free(err);
 	}
 }
@@ -2536,6 +2571,8 @@ conf_free(struct conf *c)
 		free(pool->health_path);
 		free(pool->tls_sni);
 		free(pool->tls_ca);
+		free(pool->tls_cert);
+		free(pool->tls_key);
 		tls_ctx_free(pool->tls_ctx);
 		free(pool);
 	}

@@ -112,6 +112,8 @@ struct pool {
 	int			 tls_verify;
 	char			*tls_sni;
 	char			*tls_ca;	/* NULL: the system's CAs */
+	char			*tls_cert;	/* client certificate, or NULL */
+	char			*tls_key;	/* NULL: in tls_cert */
 	struct ssl_ctx_st	*tls_ctx;	/* with tls: made at load */
 };
 

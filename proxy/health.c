@@ -235,6 +235,11 @@ health_setup(struct health_check *hc)
 	SET(CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
 	if (p->tls_ca != NULL)
 		SET(CURLOPT_CAINFO, p->tls_ca);
+	if (p->tls_cert != NULL) {
+		SET(CURLOPT_SSLCERT, p->tls_cert);
+		SET(CURLOPT_SSLKEY, p->tls_key != NULL ? p->tls_key :
+		    p->tls_cert);
+	}
 #undef SET
 	if (rc != CURLE_OK)
 		goto fail;

@@ -193,6 +193,35 @@ tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return (SSL_TLSEXT_ERR_OK);
 }
 
+/*
+ * Gives ctx the certificate chain in cert and its key (in key, or NULL:
+ * in cert).  Returns 0, or -1 with *err set.
+ */
+static int
+tls_ctx_use_cert(SSL_CTX *ctx, const char *cert, const char *key, char **err)
+{
+	if (key == NULL)
+		key = cert;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		*err = xasprintf("no certificate in %s: %s", cert,
+		    tls_reason());
+		return (-1);
+	}
+	/* Loading checks that the key is the certificate's. */
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH) {
+			*err = xasprintf("the key in %s does not match the "
+			    "certificate in %s", key, cert);
+			ERR_clear_error();
+		} else
+			*err = xasprintf("no private key in %s: %s", key,
+			    tls_reason());
+		return (-1);
+	}
+	return (0);
+}
+
 SSL_CTX *
 tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
     char **err)
@@ -200,9 +229,8 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 	SSL_CTX	*ctx;
 
 	*err = NULL;
-	if (key == NULL)
-		key = cert;
-	if (!tls_readable(cert, err) || !tls_readable(key, err))
+	if (!tls_readable(cert, err) ||
+	    (key != NULL && !tls_readable(key, err)))
 		return (NULL);
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		*err = xasprintf("cannot make a TLS context: %s", tls_reason());
@@ -220,37 +248,24 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 	    7);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		*err = xasprintf("no certificate in %s: %s", cert,
-		    tls_reason());
-		goto fail;
-	}
-	/* Loading checks that the key is the certificate's. */
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		if (ERR_GET_REASON(ERR_peek_error()) ==
-		    X509_R_KEY_VALUES_MISMATCH) {
-			*err = xasprintf("the key in %s does not match the "
-			    "certificate in %s", key, cert);
-			ERR_clear_error();
-		} else
-			*err = xasprintf("no private key in %s: %s", key,
-			    tls_reason());
-		goto fail;
+	if (tls_ctx_use_cert(ctx, cert, key, err) == -1) {
+		SSL_CTX_free(ctx);
+		return (NULL);
 	}
 	return (ctx);
-fail:
-	SSL_CTX_free(ctx);
-	return (NULL);
 }
 
 SSL_CTX *
-tls_client_ctx_new(int verify, const char *ca, char **err)
+tls_client_ctx_new(int verify, const char *ca, const char *cert,
+    const char *key, char **err)
 {
 	SSL_CTX	*ctx;
 	int	 ok;
 
 	*err = NULL;
-	if (ca != NULL && !tls_readable(ca, err))
+	if ((ca != NULL && !tls_readable(ca, err)) ||
+	    (cert != NULL && !tls_readable(cert, err)) ||
+	    (key != NULL && !tls_readable(key, err)))
 		return (NULL);
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		*err = xasprintf("cannot make a TLS context: %s", tls_reason());
@@ -276,6 +291,11 @@ tls_client_ctx_new(int verify, const char *ca, char **err)
 			SSL_CTX_free(ctx);
 			return (NULL);
 		}
+	}
+	/* A client certificate, for servers that ask for one. */
+	if (cert != NULL && tls_ctx_use_cert(ctx, cert, key, err) == -1) {
+		SSL_CTX_free(ctx);
+		return (NULL);
 	}
 	return (ctx);
 }

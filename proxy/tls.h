@@ -33,9 +33,12 @@ struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
 void	 tls_server_ctx_add(struct ssl_ctx_st *, struct ssl_ctx_st *);
 /*
  * Returns a client context for a pool: it verifies servers against ca (a
- * PEM bundle; NULL: the system's) when verify is set.  NULL with *err set.
+ * PEM bundle; NULL: the system's) when verify is set, and shows them the
+ * certificate in cert (NULL: none) with its key (NULL: in cert).  NULL
+ * with *err set.
  */
-struct ssl_ctx_st *tls_client_ctx_new(int verify, const char *ca, char **err);
+struct ssl_ctx_st *tls_client_ctx_new(int verify, const char *ca,
+	    const char *cert, const char *key, char **err);
 /* Drops a context; the connections made from it keep it while they live. */
 void	 tls_ctx_free(struct ssl_ctx_st *);
 

@@ -43,6 +43,8 @@
  * With -t PEM (a certificate and its key) it speaks TLS, and each response
  * says in X-TLS-SNI the server name the client asked for ("-": none) and
  * in X-TLS-Resumed whether the client resumed a session (1) or not (0).
+ * With -C CA as well it asks clients for a certificate that CA signed,
+ * refuses those without, and names the client's in X-TLS-Client (its CN).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -446,24 +448,33 @@ conn_send_head(struct conn *c, int status, const char *framing, int close,
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	const char	*conn_hdr = "", *sni = NULL;
+	char		 client[128] = "";
+	X509		*peer;
 	SSL		*ssl;
 
 	if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL &&
 	    (sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) == NULL)
 		sni = "-";
+	if (ssl != NULL && (peer = SSL_get0_peer_certificate(ssl)) != NULL) {
+		memcpy(client, "X-TLS-Client: ", 14);
+		if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+		    NID_commonName, client + 14, sizeof client - 16) < 0)
+			strcpy(client + 14, "?");
+		strcat(client, "\r\n");
+	}
 	if (close)
 		conn_hdr = "Connection: close\r\n";
 	else if (c->req.minor == 0)
 		conn_hdr = "Connection: keep-alive\r\n";
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
 	    "X-Backend: %s\r\nX-Conn: %" PRIu64 "\r\nX-Req: %" PRIu64 "\r\n"
-	    "Content-Type: text/plain\r\n%s%s%s%s%s%s%s\r\n",
+	    "Content-Type: text/plain\r\n%s%s%s%s%s%s%s%s\r\n",
 	    status, reason_phrase(status), name, c->id, c->nreq,
 	    framing, conn_hdr, extra != NULL ? extra : "",
 	    sni != NULL ? "X-TLS-SNI: " : "", sni != NULL ? sni : "",
 	    sni != NULL ? "\r\n" : "", ssl == NULL ? "" :
 	    SSL_session_reused(ssl) ? "X-TLS-Resumed: 1\r\n" :
-	    "X-TLS-Resumed: 0\r\n");
+	    "X-TLS-Resumed: 0\r\n", client);
 }
 
 /* Answers 400 to input we cannot parse and closes. */
@@ -1542,7 +1553,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: backend -p PORT [-a ADDR] [-n NAME] "
 	    "[-l LOGFILE] [-H STATUS] [-D MS] [-s STATUS] [-d MS] [-k MS] "
-	    "[-t PEM]\n");
+	    "[-t PEM [-C CA]]\n");
 	exit(2);
 }
 
@@ -1567,13 +1578,16 @@ main(int argc, char *argv[])
 	const int		 signums[4] = { SIGTERM, SIGINT, SIGUSR1,
 				    SIGUSR2 };
 	socklen_t		 slen = sizeof sin;
-	const char		*addr = "127.0.0.1";
+	const char		*addr = "127.0.0.1", *client_ca = NULL;
 	long			 port = -1;
 	size_t			 i;
 	int			 ch;
 
-	while ((ch = getopt(argc, argv, "a:D:d:H:k:l:n:p:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:C:D:d:H:k:l:n:p:s:t:")) != -1) {
 		switch (ch) {
+		case 'C':
+			client_ca = optarg;
+			break;
 		case 't':
 			if ((tls_ctx = SSL_CTX_new(TLS_server_method())) ==
 			    NULL ||
@@ -1621,8 +1635,19 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (port == -1 || optind != argc)
+	if (port == -1 || optind != argc ||
+	    (client_ca != NULL && tls_ctx == NULL))
 		usage();
+	if (client_ca != NULL) {
+		if (SSL_CTX_load_verify_locations(tls_ctx, client_ca,
+		    NULL) != 1) {
+			fprintf(stderr, "backend: %s: cannot load\n",
+			    client_ca);
+			return (1);
+		}
+		SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
 	for (i = 0; i < sizeof pattern; i++)
 		pattern[i] = (char)('a' + i % 26);
 	signal(SIGPIPE, SIG_IGN);

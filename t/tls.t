@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 74;
+plan tests => 76;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -356,6 +356,15 @@ is($first_m->{headers}{'x-tls-client'}, 'pool client',
     'the server saw tls_cert');
 is(tls_request(tls_connect($port), get_head('/nomtls'))->{status}, 502,
     'a pool without one: 502');
+
+# A server added at run time to a TLS pool speaks TLS like the others.
+like($cut->admin('add server nomtls m3 127.0.0.1:' . $tb->port) // '',
+    qr/^ok/, 'a server added to a TLS pool at run time');
+$cut->admin('set server nomtls/m2 maint');
+$r = tls_request(tls_connect($port), get_head('/nomtls?size=4'));
+ok($r->{status} == 200 && $r->{body} eq 'abcd' &&
+    $r->{headers}{'x-backend'} eq 'tlsb',
+    'it is verified and answers over TLS');
 
 # A server that closes its idle TLS connections costs no request.
 is(tls_request($c, get_head('/shortidle?size=1'))->{status}, 200,

@@ -1936,27 +1936,6 @@ conf_section_begin(struct conf_parse *p, char *header)
 }
 
 /*
- * Returns the line of the file (of n, NULL when not set) that a TLS error
- * names first: the one at fault.  dflt when it names none.
- */
-static int
-conf_file_line(const char *err, const char *const *files, const int *lines,
-    size_t n, int dflt)
-{
-	const char	*at = NULL, *m;
-	size_t		 i;
-
-	for (i = 0; i < n; i++) {
-		if (files[i] == NULL || (m = strstr(err, files[i])) == NULL ||
-		    (at != NULL && m >= at))
-			continue;
-		at = m;
-		dflt = lines[i];
-	}
-	return (dflt);
-}
-
-/*
  * Makes a TLS listener's context, or refuses TLS keys that would do
  * nothing without tls_cert.
  */
@@ -1964,10 +1943,9 @@ static void
 conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 {
 	struct ssl_ctx_st	*more;
-	char			*err;
-	const char		*cert, *files[2];
+	struct tls_ctx_error	 err;
 	size_t			 i;
-	int			 line, lines[2];
+	int			 line;
 
 	if (l->ntls_cert == 0) {
 		if ((line = conf_seen(p, "tls_key")) != 0 ||
@@ -1982,17 +1960,13 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 		    "file holds its own key", p->where);
 		return;
 	}
-	cert = l->tls_cert[0].path;
-	l->tls_ctx = tls_server_ctx_new(cert, l->tls_key, l->tls_min_version,
-	    &err);
+	l->tls_ctx = tls_server_ctx_new(l->tls_cert[0].path, l->tls_key,
+	    l->tls_min_version, &err);
 	if (l->tls_ctx == NULL) {
-		files[0] = cert;
-		files[1] = l->tls_key;
-		lines[0] = l->tls_cert[0].line;
-		lines[1] = conf_seen(p, "tls_key");
-		conf_error(p, conf_file_line(err, files, lines, 2, lines[0]),
-		    "%s: %s", p->where, err);
-		free(err);
+		line = err.file != NULL && err.file == l->tls_key ?
+		    conf_seen(p, "tls_key") : l->tls_cert[0].line;
+		conf_error(p, line, "%s: %s", p->where, err.msg);
+		free(err.msg);
 	}
 	/* Every file is looked at, so that each error is reported. */
 	for (i = 1; i < l->ntls_cert; i++) {
@@ -2000,8 +1974,8 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 		    l->tls_min_version, &err);
 		if (more == NULL) {
 			conf_error(p, l->tls_cert[i].line, "%s: %s", p->where,
-			    err);
-			free(err);
+			    err.msg);
+			free(err.msg);
 		} else if (l->tls_ctx != NULL)
 			tls_server_ctx_add(l->tls_ctx, more);
 		else
@@ -2076,10 +2050,9 @@ conf_pool_tls(struct conf_parse *p, struct pool *pool)
 {
 	static const char	*keys[] = { "tls_verify", "tls_sni", "tls_ca",
 				    "tls_cert", "tls_key" };
-	const char		*files[3];
-	char			*err;
+	struct tls_ctx_error	 err;
 	size_t			 i;
-	int			 line, lines[3];
+	int			 line;
 
 	if (!pool->tls) {
 		for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -2103,15 +2076,14 @@ conf_pool_tls(struct conf_parse *p, struct pool *pool)
 	pool->tls_ctx = tls_client_ctx_new(pool->tls_verify, pool->tls_ca,
 	    pool->tls_cert, pool->tls_key, &err);
 	if (pool->tls_ctx == NULL) {
-		files[0] = pool->tls_ca;
-		files[1] = pool->tls_cert;
-		files[2] = pool->tls_key;
-		lines[0] = conf_seen(p, "tls_ca");
-		lines[1] = conf_seen(p, "tls_cert");
-		lines[2] = conf_seen(p, "tls_key");
-		conf_error(p, conf_file_line(err, files, lines, 3,
-		    conf_seen(p, "tls")), "%s: %s", p->where, err);
-		free(err);
+		/* At the line of the file at fault. */
+		line = err.file == NULL ? conf_seen(p, "tls") :
+		    err.file == pool->tls_ca ? conf_seen(p, "tls_ca") :
+		    err.file == pool->tls_cert ? conf_seen(p, "tls_cert") :
+		    err.file == pool->tls_key ? conf_seen(p, "tls_key") :
+		    conf_seen(p, "tls");
+		conf_error(p, line, "%s: %s", p->where, err.msg);
+		free(err.msg);
 	}
 }
 

@@ -1828,9 +1828,6 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 	int		 r = 0;
 
-	/* Busy polling goes on while reads come; OpenSSL's are counted here. */
-	if (s->tls)
-		sockread_count++;
 	switch (s->state) {
 	case SESSION_READ_HEAD:
 		r = session_read_head(s);
@@ -1858,7 +1855,7 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 static const char *
 session_error_text(struct bufferevent *bev, char *buf, size_t size)
 {
-	if (tls_is(bev) && *tls_error(bev, buf, size) != '\0')
+	if (*tls_error(bev, buf, size) != '\0')
 		return (buf);
 	return (evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
@@ -1959,8 +1956,6 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state != SESSION_PROXYING && s->state != SESSION_TUNNEL)
 		return;
-	if (s->up->tls)
-		sockread_count++;
 	if (session_pump_response(s) != -1)
 		session_flush_all(s);
 }

@@ -43,6 +43,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "sockread.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -65,18 +66,43 @@ tls_reason(void)
 	return (r);
 }
 
-/* Returns nonzero when path can be opened, else sets *err. */
-static int
-tls_readable(const char *path, char **err)
+/* Notes why a context cannot be made, msg, and the file at fault. */
+static void
+tls_ctx_fail(struct tls_ctx_error *err, const char *file, char *msg)
 {
-	FILE	*f;
+	err->msg = msg;
+	err->file = file;
+}
 
-	if ((f = fopen(path, "r")) == NULL) {
-		*err = xasprintf("cannot read %s: %s", path, strerror(errno));
-		return (0);
+/*
+ * Starts a context of method once each of the n files (NULL: not given)
+ * can be read: the reason a file cannot is clearer from fopen() than from
+ * OpenSSL.  NULL with *err set.
+ */
+static SSL_CTX *
+tls_ctx_begin(const SSL_METHOD *method, const char *const *files, size_t n,
+    struct tls_ctx_error *err)
+{
+	SSL_CTX	*ctx;
+	FILE	*f;
+	size_t	 i;
+
+	err->msg = NULL;
+	err->file = NULL;
+	for (i = 0; i < n; i++) {
+		if (files[i] == NULL)
+			continue;
+		if ((f = fopen(files[i], "r")) == NULL) {
+			tls_ctx_fail(err, files[i], xasprintf("cannot read "
+			    "%s: %s", files[i], strerror(errno)));
+			return (NULL);
+		}
+		fclose(f);
 	}
-	fclose(f);
-	return (1);
+	if ((ctx = SSL_CTX_new(method)) == NULL)
+		tls_ctx_fail(err, NULL, xasprintf("cannot make a TLS "
+		    "context: %s", tls_reason()));
+	return (ctx);
 }
 
 /*
@@ -198,25 +224,26 @@ tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
  * in cert).  Returns 0, or -1 with *err set.
  */
 static int
-tls_ctx_use_cert(SSL_CTX *ctx, const char *cert, const char *key, char **err)
+tls_ctx_use_cert(SSL_CTX *ctx, const char *cert, const char *key,
+    struct tls_ctx_error *err)
 {
 	if (key == NULL)
 		key = cert;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		*err = xasprintf("no certificate in %s: %s", cert,
-		    tls_reason());
+		tls_ctx_fail(err, cert, xasprintf("no certificate in %s: %s",
+		    cert, tls_reason()));
 		return (-1);
 	}
 	/* Loading checks that the key is the certificate's. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		if (ERR_GET_REASON(ERR_peek_error()) ==
 		    X509_R_KEY_VALUES_MISMATCH) {
-			*err = xasprintf("the key in %s does not match the "
-			    "certificate in %s", key, cert);
+			tls_ctx_fail(err, key, xasprintf("the key in %s does "
+			    "not match the certificate in %s", key, cert));
 			ERR_clear_error();
 		} else
-			*err = xasprintf("no private key in %s: %s", key,
-			    tls_reason());
+			tls_ctx_fail(err, key, xasprintf("no private key in "
+			    "%s: %s", key, tls_reason()));
 		return (-1);
 	}
 	return (0);
@@ -224,18 +251,13 @@ tls_ctx_use_cert(SSL_CTX *ctx, const char *cert, const char *key, char **err)
 
 SSL_CTX *
 tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
-    char **err)
+    struct tls_ctx_error *err)
 {
-	SSL_CTX	*ctx;
+	const char	*files[] = { cert, key };
+	SSL_CTX		*ctx;
 
-	*err = NULL;
-	if (!tls_readable(cert, err) ||
-	    (key != NULL && !tls_readable(key, err)))
+	if ((ctx = tls_ctx_begin(TLS_server_method(), files, 2, err)) == NULL)
 		return (NULL);
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		*err = xasprintf("cannot make a TLS context: %s", tls_reason());
-		return (NULL);
-	}
 	SSL_CTX_set_min_proto_version(ctx, strcmp(min_version, "TLSv1.3") == 0 ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
 	/* Clients often close without close_notify: an end like any other. */
@@ -257,20 +279,14 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 
 SSL_CTX *
 tls_client_ctx_new(int verify, const char *ca, const char *cert,
-    const char *key, char **err)
+    const char *key, struct tls_ctx_error *err)
 {
-	SSL_CTX	*ctx;
-	int	 ok;
+	const char	*files[] = { ca, cert, key };
+	SSL_CTX		*ctx;
+	int		 ok;
 
-	*err = NULL;
-	if ((ca != NULL && !tls_readable(ca, err)) ||
-	    (cert != NULL && !tls_readable(cert, err)) ||
-	    (key != NULL && !tls_readable(key, err)))
+	if ((ctx = tls_ctx_begin(TLS_client_method(), files, 3, err)) == NULL)
 		return (NULL);
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		*err = xasprintf("cannot make a TLS context: %s", tls_reason());
-		return (NULL);
-	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/*
 	 * A server that closes without close_notify is an error here: it
@@ -285,9 +301,9 @@ tls_client_ctx_new(int verify, const char *ca, const char *cert,
 		ok = ca != NULL ? SSL_CTX_load_verify_locations(ctx, ca, NULL) :
 		    SSL_CTX_set_default_verify_paths(ctx);
 		if (ok != 1) {
-			*err = xasprintf("cannot load the CA certificates%s%s: "
-			    "%s", ca != NULL ? " in " : "",
-			    ca != NULL ? ca : "", tls_reason());
+			tls_ctx_fail(err, ca, xasprintf("cannot load the CA "
+			    "certificates%s%s: %s", ca != NULL ? " in " : "",
+			    ca != NULL ? ca : "", tls_reason()));
 			SSL_CTX_free(ctx);
 			return (NULL);
 		}
@@ -618,6 +634,23 @@ tls_write_out(struct tls_conn *tc)
 }
 
 /*
+ * Tells the user, for side (BEV_EVENT_READING or _WRITING), of a timeout
+ * or of a failure noted earlier; returns 1 when it did, and the event
+ * callback must return at once.
+ */
+static int
+tls_told_end(struct tls_conn *tc, short what, short side)
+{
+	if (what == EV_TIMEOUT)
+		tls_tell(tc, side | BEV_EVENT_TIMEOUT);
+	else if (tc->state == TLS_FAILED)
+		tls_tell(tc, side | BEV_EVENT_ERROR);
+	else
+		return (0);
+	return (1);
+}
+
+/*
  * The socket is readable: decrypt what came into the input.  Everything
  * OpenSSL holds is taken, even past the read watermark (by less than a
  * record or two), since no readable socket would bring it back later.
@@ -635,14 +668,8 @@ tls_read_cb(evutil_socket_t fd, short what, void *arg)
 	int			 n;
 
 	(void)fd;
-	if (what == EV_TIMEOUT) {
-		tls_tell(tc, events | BEV_EVENT_TIMEOUT);
+	if (tls_told_end(tc, what, events))
 		return;
-	}
-	if (tc->state == TLS_FAILED) {
-		tls_tell(tc, events | BEV_EVENT_ERROR);
-		return;
-	}
 	if (tc->state != TLS_OPEN && !tls_progress(tc))
 		return;
 	if (tc->eof) {
@@ -700,11 +727,11 @@ tls_read_cb(evutil_socket_t fd, short what, void *arg)
 	} while (SSL_has_pending(tc->ssl));
 	evbuffer_freeze(in, 0);
 	if (got > 0) {
-		/* The end is told at the next turn, after the data. */
-		if (events & BEV_EVENT_EOF) {
-			tc->eof = 1;
-			event_active(&bev->ev_read, EV_READ, 1);
-		} else if (events & BEV_EVENT_ERROR)
+		/* Busy polling goes on while reads come (see sockread.c). */
+		sockread_count++;
+		/* An end is told at the next turn, after the data. */
+		tc->eof = (events & BEV_EVENT_EOF) != 0;
+		if (events != BEV_EVENT_READING)
 			event_active(&bev->ev_read, EV_READ, 1);
 		bufferevent_getcb(bev, &readcb, NULL, NULL, &cbarg);
 		if (readcb != NULL)
@@ -732,14 +759,8 @@ tls_write_cb(evutil_socket_t fd, short what, void *arg)
 	int			 r;
 
 	(void)fd;
-	if (what == EV_TIMEOUT) {
-		tls_tell(tc, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT);
+	if (tls_told_end(tc, what, BEV_EVENT_WRITING))
 		return;
-	}
-	if (tc->state == TLS_FAILED) {
-		tls_tell(tc, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
-		return;
-	}
 	if (tc->state != TLS_OPEN) {
 		if (!tls_progress(tc))
 			return;

@@ -17,13 +17,22 @@ struct ssl_ctx_st;
 struct ssl_st;
 
 /*
+ * Why a context could not be made: the message (to free) and the file at
+ * fault, one of the paths given (NULL: none in particular).
+ */
+struct tls_ctx_error {
+	char		*msg;
+	const char	*file;
+};
+
+/*
  * Returns a server context for a listener: certificate chain and key from
  * PEM files (key NULL: the key is in the chain file), min_version
- * "TLSv1.2" or "TLSv1.3".  NULL with *err set (to free) when a file cannot
- * be used.
+ * "TLSv1.2" or "TLSv1.3".  NULL with *err set (its msg to free) when a
+ * file cannot be used.
  */
 struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
-	    const char *min_version, char **err);
+	    const char *min_version, struct tls_ctx_error *);
 /*
  * Adds a listener's further certificate, in a context of its own from
  * tls_server_ctx_new(), to its first context: a client that names a
@@ -38,7 +47,7 @@ void	 tls_server_ctx_add(struct ssl_ctx_st *, struct ssl_ctx_st *);
  * with *err set.
  */
 struct ssl_ctx_st *tls_client_ctx_new(int verify, const char *ca,
-	    const char *cert, const char *key, char **err);
+	    const char *cert, const char *key, struct tls_ctx_error *);
 /* Drops a context; the connections made from it keep it while they live. */
 void	 tls_ctx_free(struct ssl_ctx_st *);
 

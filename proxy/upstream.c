@@ -111,7 +111,7 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	struct bufferevent	*bev = NULL;
 	struct timeval		 tv;
 	void			*resume;
-	int			 fd = -1, one = 1;
+	int			 fd = -1, one = 1, tls = s->pool->tls_ctx != NULL;
 
 	if (!fresh) {
 		worker_lock();
@@ -132,7 +132,7 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 		goto fail;
 	if (s->addr.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (s->pool->tls_ctx != NULL) {
+	if (tls) {
 		worker_lock();
 		resume = tls_session_ref(s->tls_session);
 		worker_unlock();
@@ -154,7 +154,7 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	bufferevent_setwatermark(bev, EV_READ, 0, rhigh);
 	bufferevent_setwatermark(bev, EV_WRITE, wlow, 0);
 	/* A TLS connection is connecting already, with events of its own. */
-	if (s->pool->tls_ctx == NULL) {
+	if (!tls) {
 		if (bufferevent_socket_connect(bev,
 		    (struct sockaddr *)&s->addr, (int)s->addrlen) == -1)
 			goto fail;
@@ -164,7 +164,7 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	c = xcalloc(1, sizeof *c);
 	c->bev = bev;
 	c->server = s;
-	c->tls = s->pool->tls_ctx != NULL;
+	c->tls = tls;
 	return (c);
 fail:
 	log_warn("pool %s: server %s: cannot connect: %s", s->pool->name,

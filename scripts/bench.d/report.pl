@@ -94,27 +94,32 @@ for my $p (@profiles) {
 }
 
 # Round by round: a round runs every target once, back to back, so the
-# ratio of two targets' req/s within a round is little moved by the
+# ratio of two targets' figures within a round is little moved by the
 # machine getting faster or slower between rounds.  Median, lowest and
 # highest of each cutover target's ratio to each peer, over rounds
-# without errors.
+# without errors, for req/s and for p99 latency.
 my %paired;
 for my $p (grep { !/^idle-/ } @profiles) {
 	for my $t (grep { /^cutover/ && $runs{$p}{$_} } @order) {
 		for my $peer (qw(haproxy nginx)) {
-			my (%a, %b, @q);
+			my (%a, %b);
 			$a{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
 			    @{ $runs{$p}{$t} };
 			$b{$_->{run}} = $_ for grep { $_->{error} eq 'ok' }
 			    @{ $runs{$p}{$peer} // [] };
-			for my $r (keys %a) {
-				my $q = $b{$r} && ratio($a{$r}{rps}, $b{$r}{rps});
-				push @q, $q if defined $q;
+			for my $k (qw(rps p99_us)) {
+				my @q;
+				for my $r (keys %a) {
+					my $q = $b{$r} && ratio($a{$r}{$k},
+					    $b{$r}{$k});
+					push @q, $q if defined $q;
+				}
+				next unless @q;
+				@q = sort { $a <=> $b } @q;
+				$paired{$p}{$t}{$peer}{$k} = {
+				    median => median(@q), low => $q[0],
+				    high => $q[-1], rounds => scalar @q };
 			}
-			next unless @q;
-			@q = sort { $a <=> $b } @q;
-			$paired{$p}{$t}{$peer} = { median => median(@q),
-			    low => $q[0], high => $q[-1], rounds => scalar @q };
 		}
 	}
 }
@@ -180,12 +185,16 @@ for my $p (@profiles) {
 				} qw(rps p50_us p99_us cpu_s_per_1k rss_kb)) . " },\n";
 			}
 			for my $peer (qw(haproxy nginx)) {
-				my $q = $paired{$p} && $paired{$p}{$t} &&
-				    $paired{$p}{$t}{$peer} or next;
-				$s .= "          \"rps_per_round_vs_$peer\": { "
-				    . join(', ', map { "\"$_\": "
-				    . jnum($q->{$_}, $_ eq 'rounds' ? '%d' : '%.3f')
-				    } qw(median low high rounds)) . " },\n";
+				for my $k (qw(rps p99_us)) {
+					my $q = $paired{$p} && $paired{$p}{$t} &&
+					    $paired{$p}{$t}{$peer} &&
+					    $paired{$p}{$t}{$peer}{$k} or next;
+					(my $n = $k) =~ s/_us$//;
+					$s .= "          \"${n}_per_round_vs_$peer\": { "
+					    . join(', ', map { "\"$_\": "
+					    . jnum($q->{$_}, $_ eq 'rounds' ? '%d' : '%.3f')
+					    } qw(median low high rounds)) . " },\n";
+				}
 			}
 		}
 		$s .= "          \"all_runs\": [\n            "
@@ -242,19 +251,24 @@ if (@thr) {
 	print $md "\n";
 	my @pp = grep { $paired{$_} } @thr;
 	if (@pp) {
-		print $md "req/s over each peer's, round by round (a round runs ",
-		    "every proxy once, back to back): median (lowest-highest) ",
-		    "over the rounds.\n\n";
-		print $md "| profile | proxy | × HAProxy | × nginx |\n",
-		    "|---|---|---:|---:|\n";
+		print $md "Each figure over each peer's, round by round (a ",
+		    "round runs every proxy once, back to back): median ",
+		    "(lowest-highest) over the rounds.\n\n";
+		print $md "| profile | proxy | req/s × HAProxy | req/s × nginx ",
+		    "| p99 × HAProxy | p99 × nginx |\n",
+		    "|---|---|---:|---:|---:|---:|\n";
 		for my $p (@pp) {
 			for my $t (grep { $paired{$p}{$_} } @order) {
-				printf $md "| %s | %s | %s | %s |\n", $p, $t, map {
-					my $q = $paired{$p}{$t}{$_};
+				printf $md "| %s | %s | %s | %s | %s | %s |\n",
+				    $p, $t, map {
+					my ($k, $peer) = @$_;
+					my $q = $paired{$p}{$t}{$peer} &&
+					    $paired{$p}{$t}{$peer}{$k};
 					$q ? sprintf('%.2f (%.2f-%.2f)',
 					    $q->{median}, $q->{low}, $q->{high})
 					    : '–'
-				} qw(haproxy nginx);
+				} (['rps', 'haproxy'], ['rps', 'nginx'],
+				    ['p99_us', 'haproxy'], ['p99_us', 'nginx']);
 			}
 		}
 		print $md "\n";

@@ -22,7 +22,8 @@
  * h2 falls back; they release their read and write buffers while idle
  * (SSL_MODE_RELEASE_BUFFERS): an idle keep-alive client holds about
  * 15 KiB, half of it OpenSSL's SSL object.  Renegotiation is refused: it
- * lets a client make the server redo its costliest work for free.
+ * lets a client make the server redo its costliest work for free.  Their
+ * session tickets outlive reloads (tls_ticket_keys).
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -34,6 +35,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -116,6 +118,25 @@ tls_ctx_modes(SSL_CTX *ctx)
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+/*
+ * Session tickets: the keys that encrypt them (name, HMAC and AES keys, 80
+ * bytes) are made once, when the first listener context is, and given to
+ * every listener context after it.  OpenSSL would make new ones for each
+ * context, so that each reload would make every client's ticket useless
+ * and cost a full handshake per client after each deploy.  Like nginx's
+ * and HAProxy's own keys they last until the process ends.
+ */
+static unsigned char	tls_ticket_keys[80];
+static pthread_once_t	tls_ticket_once = PTHREAD_ONCE_INIT;
+
+static void
+tls_ticket_init(void)
+{
+	if (RAND_priv_bytes(tls_ticket_keys, sizeof tls_ticket_keys) != 1)
+		fatal("tls: cannot make session ticket keys: %s",
+		    tls_reason());
 }
 
 /*
@@ -268,6 +289,10 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"cutover",
 	    7);
+	pthread_once(&tls_ticket_once, tls_ticket_init);
+	if (SSL_CTX_set_tlsext_ticket_keys(ctx, tls_ticket_keys,
+	    sizeof tls_ticket_keys) != 1)
+		fatal("tls: cannot set session ticket keys: %s", tls_reason());
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
 	if (tls_ctx_use_cert(ctx, cert, key, err) == -1) {

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 76;
+plan tests => 78;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -545,6 +545,26 @@ while (length $echo < 13) {
 is($echo, 'ping over tls', 'the tunnel carries bytes both ways');
 
 # 10. Reload: new connections get the new certificate, old ones go on.
+# A client's session ticket from before the reload still resumes.
+my $ticket_ctx = IO::Socket::SSL::SSL_Context->new(
+    SSL_ca_file => "$dir/ca.crt", SSL_verify_mode => SSL_VERIFY_PEER,
+    SSL_session_cache => IO::Socket::SSL::Session_Cache->new(4));
+# One request, so that the ticket, sent after the handshake, is read.
+sub ticketed {
+	my $s = tls_connect($port, SSL_reuse_ctx => $ticket_ctx,
+	    SSL_session_key => 'web') or return undef;
+	my $st = tls_request($s, get_head('/'))->{status};
+	my $reused = $s->get_session_reused;
+	# Closed with close_notify: OpenSSL drops the session of a
+	# connection freed without one from the client's cache.
+	close($s);
+	return { status => $st, reused => $reused };
+}
+my $t1 = ticketed();
+my $t2 = ticketed();
+ok($t1 && $t1->{status} == 200 && !$t1->{reused} && $t2 && $t2->{reused},
+    'a client resumes its TLS session')
+    or diag(explain([$t1, $t2]));
 my $keep = tls_connect($port);
 is(tls_request($keep, get_head('/'))->{status}, 200,
     'a connection from before the reload');
@@ -554,6 +574,10 @@ $cut->reload;
 ok($cut->wait_log(qr/config reloaded/, from => $mark),
     'a reload with another certificate')
     or diag(substr($cut->log, $mark));
+my $t3 = ticketed();
+ok($t3 && $t3->{status} == 200 && $t3->{reused},
+    'and resumes it after a reload: the ticket keys outlive reloads')
+    or diag(explain($t3));
 my $c2 = tls_connect($port);
 is($c2 && $c2->peer_certificate('commonName'), 'front two',
     'new connections get the new certificate');

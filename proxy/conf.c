@@ -226,6 +226,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "tls_key", CONF_T_STRING, L(tls_key), 0, 0, 0, NULL },
 	{ "tls_min_version", CONF_T_FN, 0, 0, 0, 0,
 	    conf_listener_tls_min_version },
+	{ "tls_client_ca", CONF_T_STRING, L(tls_client_ca), 0, 0, 0, NULL },
 	{ "forwarded_headers", CONF_T_BOOL, L(forwarded_headers), 0, 0, 0,
 	    NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL }
@@ -1942,17 +1943,18 @@ conf_section_begin(struct conf_parse *p, char *header)
 static void
 conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 {
+	static const char	*keys[] = { "tls_key", "tls_min_version",
+				    "tls_client_ca" };
 	struct ssl_ctx_st	*more;
 	struct tls_ctx_error	 err;
 	size_t			 i;
-	int			 line;
+	int			 line, ca_reported = 0;
 
 	if (l->ntls_cert == 0) {
-		if ((line = conf_seen(p, "tls_key")) != 0 ||
-		    (line = conf_seen(p, "tls_min_version")) != 0)
-			conf_error(p, line, "%s: %s: needs tls_cert", p->where,
-			    conf_seen(p, "tls_key") ? "tls_key" :
-			    "tls_min_version");
+		for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+			if ((line = conf_seen(p, keys[i])) != 0)
+				conf_error(p, line, "%s: %s: needs tls_cert",
+				    p->where, keys[i]);
 		return;
 	}
 	if (l->ntls_cert > 1 && (line = conf_seen(p, "tls_key")) != 0) {
@@ -1960,23 +1962,30 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 		    "file holds its own key", p->where);
 		return;
 	}
-	l->tls_ctx = tls_server_ctx_new(l->tls_cert[0].path, l->tls_key,
-	    l->tls_min_version, &err);
-	if (l->tls_ctx == NULL) {
-		line = err.file != NULL && err.file == l->tls_key ?
-		    conf_seen(p, "tls_key") : l->tls_cert[0].line;
-		conf_error(p, line, "%s: %s", p->where, err.msg);
-		free(err.msg);
-	}
-	/* Every file is looked at, so that each error is reported. */
-	for (i = 1; i < l->ntls_cert; i++) {
-		more = tls_server_ctx_new(l->tls_cert[i].path, NULL,
-		    l->tls_min_version, &err);
+	/*
+	 * Every file is looked at, so that each error is reported, and
+	 * tls_client_ca's once, at its own line.
+	 */
+	for (i = 0; i < l->ntls_cert; i++) {
+		more = tls_server_ctx_new(l->name, l->tls_cert[i].path,
+		    l->tls_key, l->tls_min_version, l->tls_client_ca, &err);
 		if (more == NULL) {
-			conf_error(p, l->tls_cert[i].line, "%s: %s", p->where,
-			    err.msg);
+			if (err.file == NULL || err.file != l->tls_client_ca)
+				line = err.file != NULL &&
+				    err.file == l->tls_key ?
+				    conf_seen(p, "tls_key") :
+				    l->tls_cert[i].line;
+			else if (!ca_reported++)
+				line = conf_seen(p, "tls_client_ca");
+			else
+				line = 0;
+			if (line != 0)
+				conf_error(p, line, "%s: %s", p->where,
+				    err.msg);
 			free(err.msg);
-		} else if (l->tls_ctx != NULL)
+		} else if (i == 0)
+			l->tls_ctx = more;
+		else if (l->tls_ctx != NULL)
 			tls_server_ctx_add(l->tls_ctx, more);
 		else
 			tls_ctx_free(more);
@@ -2531,6 +2540,7 @@ conf_free(struct conf *c)
 		free(l->tls_cert);
 		free(l->tls_key);
 		free(l->tls_min_version);
+		free(l->tls_client_ca);
 		tls_ctx_free(l->tls_ctx);
 		free(l);
 	}

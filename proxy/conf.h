@@ -141,6 +141,7 @@ struct listener_conf {
 	size_t			 ntls_cert;
 	char			*tls_key;	/* NULL: in the tls_cert file */
 	char			*tls_min_version;
+	char			*tls_client_ca;	/* NULL: no client certificate */
 	struct ssl_ctx_st	*tls_ctx;	/* with tls_cert: made at load */
 	int			 forwarded_headers;
 };

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -270,14 +271,59 @@ tls_ctx_use_cert(SSL_CTX *ctx, const char *cert, const char *key,
 	return (0);
 }
 
-SSL_CTX *
-tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
-    struct tls_ctx_error *err)
+/*
+ * The session ID context, which a session must match to be resumed: the
+ * listener's name and tls_client_ca, hashed to fit OpenSSL's 32 bytes.
+ * So a ticket from one listener does not resume on another, and a
+ * session made without a client certificate does not resume where one
+ * is now required.
+ */
+static void
+tls_server_sid_ctx(SSL_CTX *ctx, const char *id, const char *client_ca)
 {
-	const char	*files[] = { cert, key };
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0;
+	char		*s;
+
+	s = xasprintf("listener %s client_ca %s", id,
+	    client_ca != NULL ? client_ca : "-");
+	if (EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen > SSL_MAX_SID_CTX_LENGTH ||
+	    SSL_CTX_set_session_id_context(ctx, md, mdlen) != 1)
+		fatal("tls: cannot set a session ID context: %s",
+		    tls_reason());
+	free(s);
+}
+
+/*
+ * tls_client_ca: clients must show a certificate that chains to one of
+ * these CAs, whose names go out in the certificate request.
+ */
+static int
+tls_server_client_ca(SSL_CTX *ctx, const char *ca, struct tls_ctx_error *err)
+{
+	STACK_OF(X509_NAME)	*names;
+
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 ||
+	    (names = SSL_load_client_CA_file(ca)) == NULL) {
+		tls_ctx_fail(err, ca, xasprintf("cannot load the CA "
+		    "certificates in %s: %s", ca, tls_reason()));
+		return (-1);
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return (0);
+}
+
+SSL_CTX *
+tls_server_ctx_new(const char *id, const char *cert, const char *key,
+    const char *min_version, const char *client_ca, struct tls_ctx_error *err)
+{
+	const char	*files[] = { cert, key, client_ca };
 	SSL_CTX		*ctx;
 
-	if ((ctx = tls_ctx_begin(TLS_server_method(), files, 2, err)) == NULL)
+	if ((ctx = tls_ctx_begin(TLS_server_method(), files, 3, err)) == NULL)
 		return (NULL);
 	SSL_CTX_set_min_proto_version(ctx, strcmp(min_version, "TLSv1.3") == 0 ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
@@ -287,15 +333,16 @@ tls_server_ctx_new(const char *cert, const char *key, const char *min_version,
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	tls_ctx_modes(ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"cutover",
-	    7);
+	tls_server_sid_ctx(ctx, id, client_ca);
 	pthread_once(&tls_ticket_once, tls_ticket_init);
 	if (SSL_CTX_set_tlsext_ticket_keys(ctx, tls_ticket_keys,
 	    sizeof tls_ticket_keys) != 1)
 		fatal("tls: cannot set session ticket keys: %s", tls_reason());
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
-	if (tls_ctx_use_cert(ctx, cert, key, err) == -1) {
+	if (tls_ctx_use_cert(ctx, cert, key, err) == -1 ||
+	    (client_ca != NULL &&
+	    tls_server_client_ca(ctx, client_ca, err) == -1)) {
 		SSL_CTX_free(ctx);
 		return (NULL);
 	}

@@ -26,13 +26,15 @@ struct tls_ctx_error {
 };
 
 /*
- * Returns a server context for a listener: certificate chain and key from
- * PEM files (key NULL: the key is in the chain file), min_version
- * "TLSv1.2" or "TLSv1.3".  NULL with *err set (its msg to free) when a
- * file cannot be used.
+ * Returns a server context for the listener named id: certificate chain
+ * and key from PEM files (key NULL: the key is in the chain file),
+ * min_version "TLSv1.2" or "TLSv1.3", and client_ca, a PEM bundle of the
+ * CAs whose certificates clients must show (NULL: none asked).  NULL
+ * with *err set (its msg to free) when a file cannot be used.
  */
-struct ssl_ctx_st *tls_server_ctx_new(const char *cert, const char *key,
-	    const char *min_version, struct tls_ctx_error *);
+struct ssl_ctx_st *tls_server_ctx_new(const char *id, const char *cert,
+	    const char *key, const char *min_version, const char *client_ca,
+	    struct tls_ctx_error *);
 /*
  * Adds a listener's further certificate, in a context of its own from
  * tls_server_ctx_new(), to its first context: a client that names a

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 78;
+plan tests => 83;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -52,6 +52,13 @@ cert('front2', 'front two', 'DNS:localhost,IP:127.0.0.1');
 cert('back', 'backend', 'DNS:backend.test,IP:127.0.0.1');
 cert('other', 'other one', 'DNS:other.test,DNS:*.wild.test');
 cert('client', 'pool client', 'DNS:cutover.client');
+# A client certificate from another CA, which listeners must refuse.
+openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .
+    "-keyout $dir/rogue-ca.key -out $dir/rogue-ca.crt -days 2 " .
+    "-subj '/CN=rogue CA'");
+openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .
+    "-keyout $dir/rogue.key -out $dir/rogue.crt -days 2 -subj '/CN=rogue' " .
+    "-CA $dir/rogue-ca.crt -CAkey $dir/rogue-ca.key");
 # A key of another certificate: must not load with front.crt.
 openssl("genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 " .
     "-out $dir/other.key");
@@ -65,7 +72,7 @@ my $tbm = start_backend(name => 'tlsm',
 # Closes its idle keep-alive connections after 300 ms.
 my $tbk = start_backend(name => 'tlsk',
     args => ['-t', "$dir/back.pem", '-k', 300]);
-my ($port, $port13, $hport) = (free_port(), free_port(), free_port());
+my ($port, $port13, $hport, $mport) = map { free_port() } 1 .. 4;
 
 sub conf {
 	my ($cert, %o) = @_;
@@ -90,6 +97,12 @@ tls_min_version = TLSv1.3
 [listener http]
 bind = 127.0.0.1:$hport
 $http_tls
+
+# Clients must show a certificate from the test CA.
+[listener mtls]
+bind = 127.0.0.1:$mport
+tls_cert = $dir/$cert.pem
+tls_client_ca = $dir/ca.crt
 
 [pool plain]
 server = p1 127.0.0.1:${\ $plain->port}
@@ -544,8 +557,7 @@ while (length $echo < 13) {
 }
 is($echo, 'ping over tls', 'the tunnel carries bytes both ways');
 
-# 10. Reload: new connections get the new certificate, old ones go on.
-# A client's session ticket from before the reload still resumes.
+# 10. Session tickets, and client certificates asked by a listener.
 my $ticket_ctx = IO::Socket::SSL::SSL_Context->new(
     SSL_ca_file => "$dir/ca.crt", SSL_verify_mode => SSL_VERIFY_PEER,
     SSL_session_cache => IO::Socket::SSL::Session_Cache->new(4));
@@ -565,6 +577,33 @@ my $t2 = ticketed();
 ok($t1 && $t1->{status} == 200 && !$t1->{reused} && $t2 && $t2->{reused},
     'a client resumes its TLS session')
     or diag(explain([$t1, $t2]));
+
+sub mtls_request {
+	my (%o) = @_;
+	my $s = tls_connect($mport, %o) or return { error => "$SSL_ERROR" };
+	return tls_request($s, get_head('/?size=3'));
+}
+is(mtls_request()->{status}, undef,
+    'a client without a certificate gets no answer from tls_client_ca');
+$r = mtls_request(SSL_cert_file => "$dir/client.crt",
+    SSL_key_file => "$dir/client.key");
+ok($r->{status} && $r->{status} == 200 && $r->{body} eq 'abc',
+    'one with a certificate from that CA is served')
+    or diag(explain($r));
+is(mtls_request(SSL_cert_file => "$dir/rogue.crt",
+    SSL_key_file => "$dir/rogue.key")->{status}, undef,
+    'one with a certificate from another CA is not');
+# A ticket from a listener without client certificates must not resume
+# where one is asked for: that would skip the check.
+$r = mtls_request(SSL_reuse_ctx => $ticket_ctx, SSL_session_key => 'web');
+is($r->{status}, undef,
+    'a session from another listener does not resume past the check')
+    or diag(explain($r));
+# The failed handshake dropped the session from the client's cache: one
+# more from the web listener for the reload below.
+ticketed();
+
+# 11. Reload: new connections get the new certificate, old ones go on.
 my $keep = tls_connect($port);
 is(tls_request($keep, get_head('/'))->{status}, 200,
     'a connection from before the reload');
@@ -629,7 +668,7 @@ ok($r->{complete} && $r->{body} eq 'ab',
 $r = tls_request(tls_connect($hport), get_head('/?size=2'));
 is($r->{body}, 'ab', 'a new connection to it speaks TLS');
 
-# 11. cutover -t reports unusable TLS files with their line.
+# 12. cutover -t reports unusable TLS files with their line.
 my $bad = Cutover::Test::write_conf(<<"EOF", name => 'tls-bad.conf');
 [listener web]
 bind = 127.0.0.1:$port
@@ -640,6 +679,11 @@ tls_key = $dir/other.key
 bind = 127.0.0.1:$port13
 tls_cert = $dir/front.key
 tls_cert = $dir/nothing.pem
+
+[listener web3]
+bind = 127.0.0.1:$mport
+tls_cert = $dir/front.pem
+tls_client_ca = $dir/front.key
 
 [pool p]
 server = a 127.0.0.1:1
@@ -658,5 +702,7 @@ like($out, qr/\Q$bad\E:8: listener web2: no certificate in \S+front\.key/,
     'a file without a certificate, at its line');
 like($out, qr/\Q$bad\E:9: listener web2: cannot read \S+nothing\.pem: No such file/,
     'and the next tls_cert too');
-like($out, qr/\Q$bad\E:14: pool p: cannot read \S+nothing\.crt: No such file/,
+like($out, qr/\Q$bad\E:14: listener web3: cannot load the CA certificates in \S+front\.key/,
+    'a tls_client_ca without certificates, at its line');
+like($out, qr/\Q$bad\E:19: pool p: cannot read \S+nothing\.crt: No such file/,
     'a missing tls_ca, at its line');

@@ -23,10 +23,12 @@
 #define HTTP_C_TCHAR	0x01	/* token, RFC 9110 section 5.6.2 */
 #define HTTP_C_FIELD	0x02	/* field-vchar: VCHAR or obs-text */
 #define HTTP_C_VCHAR	0x04	/* VCHAR: request-target */
+#define HTTP_C_PATH	0x08	/* pchar, "/", "?": path and query */
 
 #define HTTP_IS_TCHAR(c)	(http_class[(unsigned char)(c)] & HTTP_C_TCHAR)
 #define HTTP_IS_FIELD(c)	(http_class[(unsigned char)(c)] & HTTP_C_FIELD)
 #define HTTP_IS_VCHAR(c)	(http_class[(unsigned char)(c)] & HTTP_C_VCHAR)
+#define HTTP_IS_PATH(c)		(http_class[(unsigned char)(c)] & HTTP_C_PATH)
 #define HTTP_IS_WS(c)		((c) == ' ' || (c) == '\t')
 #define HTTP_IS_DIGIT(c)	((c) >= '0' && (c) <= '9')
 #define HTTP_IS_ALPHA(c)	(((c) >= 'a' && (c) <= 'z') || \
@@ -130,24 +132,46 @@ static const char *http_method_names[] = {
 	[HTTP_PATCH] = "PATCH"
 };
 
-/* Bit 0x01: tchar, 0x02: field-vchar, 0x04: VCHAR. */
+/*
+ * Bit 0x01: tchar, 0x02: field-vchar, 0x04: VCHAR, 0x08: a character a
+ * target's path or query may hold as it is: RFC 3986's pchar, "/" and
+ * "?", and the ones browsers send unencoded (the WHATWG URL standard's
+ * "[]{}|\^`"), which servers behind nginx and HAProxy get as they are.
+ * Not " # < >, which no browser sends unencoded.
+ */
 static const unsigned char http_class[256] = {
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 00 */
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 10 */
-	0, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,	/* 20 */
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6,	/* 30 */
-	6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,	/* 40 */
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,	/* 50 */
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,	/* 60 */
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,	/* 70 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* 80 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* 90 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* a0 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* b0 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* c0 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* d0 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* e0 */
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2	/* f0 */
+	 0,  0,  0,  0,  0,  0,  0,  0,	/* 00 */
+	 0,  0,  0,  0,  0,  0,  0,  0,
+	 0,  0,  0,  0,  0,  0,  0,  0,	/* 10 */
+	 0,  0,  0,  0,  0,  0,  0,  0,
+	 0, 15,  6,  7, 15,  7, 15, 15,	/* 20 */
+	14, 14, 15, 15, 14, 15, 15, 14,
+	15, 15, 15, 15, 15, 15, 15, 15,	/* 30 */
+	15, 15, 14, 14,  6, 14,  6, 14,
+	14, 15, 15, 15, 15, 15, 15, 15,	/* 40 */
+	15, 15, 15, 15, 15, 15, 15, 15,
+	15, 15, 15, 15, 15, 15, 15, 15,	/* 50 */
+	15, 15, 15, 14, 14, 14, 15, 15,
+	15, 15, 15, 15, 15, 15, 15, 15,	/* 60 */
+	15, 15, 15, 15, 15, 15, 15, 15,
+	15, 15, 15, 15, 15, 15, 15, 15,	/* 70 */
+	15, 15, 15, 14, 15, 14, 15,  0,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* 80 */
+	 2,  2,  2,  2,  2,  2,  2,  2,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* 90 */
+	 2,  2,  2,  2,  2,  2,  2,  2,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* a0 */
+	 2,  2,  2,  2,  2,  2,  2,  2,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* b0 */
+	 2,  2,  2,  2,  2,  2,  2,  2,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* c0 */
+	 2,  2,  2,  2,  2,  2,  2,  2,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* d0 */
+	 2,  2,  2,  2,  2,  2,  2,  2,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* e0 */
+	 2,  2,  2,  2,  2,  2,  2,  2,
+	 2,  2,  2,  2,  2,  2,  2,  2,	/* f0 */
+	 2,  2,  2,  2,  2,  2,  2,  2
 };
 
 static int		 http_caseeq(const char *, const char *, size_t);
@@ -162,9 +186,10 @@ static enum http_parse_result http_fail(struct http_msg *, int,
 			    const char *);
 static const char	*http_bad_byte(int, const char *);
 static enum http_method	 http_method_find(const char *, size_t);
+static const char	*http_path_check(const char *, size_t);
 static const char	*http_target_check(const struct http_msg *,
 			    const char *);
-static const char	*http_cl_parse(const char *, size_t, uint64_t *);
+static const char	*http_cl_parse(const char *, size_t, uint64_t *, int *);
 static const char	*http_te_parse(struct http_msg *, const char *,
 			    size_t);
 static const char	*http_connection_parse(struct http_msg *,
@@ -419,6 +444,32 @@ http_method_find(const char *s, size_t len)
 }
 
 /*
+ * A path and query (HTTP_C_PATH).  In the path, which servers decode,
+ * "%" comes only before two hex digits; the query is left to the
+ * application, as nginx leaves it.  No fragment: clients keep it.
+ */
+static const char *
+http_path_check(const char *s, size_t n)
+{
+	size_t	i;
+	int	query = 0;
+
+	for (i = 0; i < n; i++) {
+		if (HTTP_IS_PATH(s[i])) {
+			query |= s[i] == '?';
+			continue;
+		}
+		if (s[i] != '%')
+			return (s[i] == '#' ? "fragment in target" :
+			    "invalid character in target");
+		if (!query && (i + 2 >= n || http_hex(s[i + 1]) == -1 ||
+		    http_hex(s[i + 2]) == -1))
+			return ("invalid percent-encoding in target");
+	}
+	return (NULL);
+}
+
+/*
  * Checks the request-target's form against the method (RFC 9112 section
  * 3.2): authority-form for CONNECT and only there, asterisk-form only for
  * OPTIONS, otherwise origin-form or absolute-form.
@@ -427,8 +478,7 @@ static const char *
 http_target_check(const struct http_msg *msg, const char *buf)
 {
 	const char	*t = buf + msg->target_off;
-	size_t		 n = msg->target_len, i;
-	unsigned char	 c;
+	size_t		 n = msg->target_len, i, auth;
 
 	if (msg->method == HTTP_CONNECT) {
 		if (!http_authority_valid(t, n, 1))
@@ -436,33 +486,36 @@ http_target_check(const struct http_msg *msg, const char *buf)
 		return (NULL);
 	}
 	if (t[0] == '/')
-		return (NULL);
+		return (http_path_check(t, n));
 	if (n == 1 && t[0] == '*') {
 		if (msg->method != HTTP_OPTIONS)
 			return ("asterisk-form only for options");
 		return (NULL);
 	}
-	/* absolute-form: scheme ":" ..., RFC 3986 section 3.1. */
-	if (!HTTP_IS_ALPHA(t[0]))
+	/*
+	 * absolute-form, of an http or https URI: "//" authority, then an
+	 * absolute path and query (RFC 9110 section 4.2).
+	 */
+	if (n > 7 && http_caseeq(t, "http://", 7))
+		i = 7;
+	else if (n > 8 && http_caseeq(t, "https://", 8))
+		i = 8;
+	else
 		return ("invalid target");
-	for (i = 1; i < n; i++) {
-		c = (unsigned char)t[i];
-		if (c == ':')
-			return (i + 1 < n ? NULL : "invalid target");
-		if (!HTTP_IS_ALPHA(c) && !HTTP_IS_DIGIT(c) && c != '+' &&
-		    c != '-' && c != '.')
-			break;
-	}
-	return ("invalid target");
+	for (auth = i; i < n && t[i] != '/' && t[i] != '?'; i++)
+		;
+	/* No userinfo (RFC 9110 section 4.2.4), and a host. */
+	if (i == auth || !http_authority_valid(t + auth, i - auth, 0))
+		return ("invalid target");
+	return (http_path_check(t + i, n - i));
 }
-
 /*
  * Parses a Content-Length value: 1*DIGIT, or a list of identical values,
  * which RFC 9110 section 8.6 lets a recipient take as one.  Signs, spaces
  * inside a number, empty elements and differing values are refused.
  */
 static const char *
-http_cl_parse(const char *s, size_t len, uint64_t *value)
+http_cl_parse(const char *s, size_t len, uint64_t *value, int *count)
 {
 	size_t		i = 0;
 	uint64_t	v, first = 0;
@@ -487,6 +540,7 @@ http_cl_parse(const char *s, size_t len, uint64_t *value)
 		i = http_skip_ows(s, i, len);
 	}
 	*value = first;
+	*count = n;
 	return (NULL);
 }
 
@@ -521,6 +575,8 @@ http_te_parse(struct http_msg *msg, const char *s, size_t len)
 			msg->flags |= HTTP_F_CHUNKED;
 		else if ((i = http_skip_params(s, i, len)) == SIZE_MAX)
 			return ("invalid transfer-encoding");
+		else
+			msg->flags |= HTTP_F_TE_OTHER;
 		if ((i = http_list_sep(s, i, len)) == SIZE_MAX)
 			return ("invalid transfer-encoding");
 	}
@@ -562,6 +618,7 @@ http_field_check(struct http_msg *msg, const char *buf,
 	const char	*v = buf + h->value_off;
 	const char	*error;
 	uint64_t	 cl;
+	int		 n;
 
 	switch (kind) {
 	case FIELD_OTHER:
@@ -577,10 +634,13 @@ http_field_check(struct http_msg *msg, const char *buf,
 		msg->host = (int)msg->nheaders;
 		break;
 	case FIELD_CL:
-		if ((error = http_cl_parse(v, h->value_len, &cl)) != NULL)
+		if ((error = http_cl_parse(v, h->value_len, &cl, &n)) != NULL)
 			return (error);
 		if ((msg->flags & HTTP_F_HAS_CL) && cl != msg->content_length)
 			return ("differing content-length values");
+		/* Equal values: the writer sends one (RFC 9110 8.6). */
+		if (n > 1 || (msg->flags & HTTP_F_HAS_CL))
+			msg->flags |= HTTP_F_CL_REPEATED;
 		msg->content_length = cl;
 		msg->flags |= HTTP_F_HAS_CL;
 		break;
@@ -687,9 +747,20 @@ http_head_done(struct http_msg *msg, const char *buf)
 		    !(msg->flags & HTTP_F_CHUNKED))
 			return (http_fail(msg, 400,
 			    "final transfer coding not chunked"));
+		/* RFC 9112 section 6.1: a coding we cannot undo. */
+		if (msg->flags & HTTP_F_TE_OTHER)
+			return (http_fail(msg, 501,
+			    "transfer coding other than chunked"));
 		if (msg->version_minor == 1 && msg->host == -1)
 			return (http_fail(msg, 400, "missing host"));
 	} else if (msg->flags & HTTP_F_HAS_TE) {
+		/*
+		 * The server may apply another coding only if the request's
+		 * TE asked for it, and TE, hop-by-hop, is never forwarded.
+		 */
+		if (msg->flags & HTTP_F_TE_OTHER)
+			return (http_fail(msg, 502,
+			    "transfer coding other than chunked"));
 		msg->flags &= ~(unsigned)HTTP_F_HAS_CL;
 		msg->content_length = 0;
 		if (msg->version_minor == 0) {

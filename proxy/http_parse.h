@@ -60,6 +60,8 @@ struct http_header {
 #define HTTP_F_UPGRADE		0x020	/* an Upgrade header is present */
 #define HTTP_F_EXPECT_CONTINUE	0x040	/* Expect: 100-continue */
 #define HTTP_F_HAS_TE		0x080	/* a Transfer-Encoding header */
+#define HTTP_F_CL_REPEATED	0x100	/* Content-Length given twice: forward one */
+#define HTTP_F_TE_OTHER		0x200	/* a transfer coding other than chunked */
 
 struct http_limits {
 	size_t		max_header_size;	/* whole head; beyond: 431 */

@@ -962,6 +962,8 @@ session_reason(int status)
 		return ("Request Header Fields Too Large");
 	case 500:
 		return ("Internal Server Error");
+	case 501:
+		return ("Not Implemented");
 	case 502:
 		return ("Bad Gateway");
 	case 503:
@@ -1077,6 +1079,17 @@ session_host_trim(const char *h, size_t *len)
 }
 
 /*
+ * Writes one Content-Length field for a message that repeated the same
+ * value, as a list or in several fields; returns its length.
+ */
+static size_t
+session_put_length(char *p, uint64_t n)
+{
+	return ((size_t)sprintf(p, "Content-Length: %llu\r\n",
+	    (unsigned long long)n));
+}
+
+/*
  * Appends the request head for the server: the request line in
  * origin-form as HTTP/1.1, the end-to-end headers, our X-Forwarded-*
  * headers and the framing we chose.
@@ -1100,7 +1113,7 @@ session_write_request_head(struct session *s, const char *buf,
 		path = "/";
 		pathlen = 1;
 	}
-	need = m->head_len + 2 * INET6_ADDRSTRLEN + 160;
+	need = m->head_len + 2 * INET6_ADDRSTRLEN + 192;
 	if (evbuffer_reserve_space(out, need, &v, 1) < 1)
 		fatal("cannot reserve %zu bytes of buffer", need);
 	p = v.iov_base;
@@ -1108,6 +1121,9 @@ session_write_request_head(struct session *s, const char *buf,
 #define PUTS(str) PUT((str), sizeof(str) - 1)
 	PUT(buf + m->method_off, m->method_len);
 	PUTS(" ");
+	/* "http://host?q" asks for "/?q". */
+	if (path[0] == '?')
+		PUTS("/");
 	PUT(path, pathlen);
 	PUTS(" HTTP/1.1\r\n");
 	for (i = 0; i < m->nheaders; i++) {
@@ -1126,6 +1142,9 @@ session_write_request_head(struct session *s, const char *buf,
 			continue;
 		if ((m->flags & HTTP_F_EXPECT_CONTINUE) &&
 		    http_header_is(m, buf, h, "expect"))
+			continue;
+		if ((h->flags & HTTP_HDR_CL) &&
+		    (m->flags & HTTP_F_CL_REPEATED))
 			continue;
 		PUT(buf + h->name_off, h->name_len);
 		PUTS(": ");
@@ -1153,6 +1172,8 @@ session_write_request_head(struct session *s, const char *buf,
 	}
 	if (s->req_body == BODY_CHUNKED)
 		PUTS("Transfer-Encoding: chunked\r\n");
+	if (m->flags & HTTP_F_CL_REPEATED)
+		off += session_put_length(p + off, m->content_length);
 	PUTS("\r\n");
 #undef PUT
 #undef PUTS
@@ -1194,7 +1215,8 @@ session_write_response_head(struct session *s, const char *buf,
 			/* RFC 9110 7.8: the 101 keeps them. */
 		} else if (h->flags & HTTP_HDR_HOP)
 			continue;
-		if ((h->flags & HTTP_HDR_CL) && (m->flags & HTTP_F_HAS_TE))
+		if ((h->flags & HTTP_HDR_CL) && (m->flags &
+		    (HTTP_F_HAS_TE | HTTP_F_CL_REPEATED)))
 			continue;
 		PUT(buf + h->name_off, h->name_len);
 		PUTS(": ");
@@ -1203,6 +1225,9 @@ session_write_response_head(struct session *s, const char *buf,
 	}
 	if (s->resp_out_chunked)
 		PUTS("Transfer-Encoding: chunked\r\n");
+	else if ((m->flags & (HTTP_F_HAS_TE | HTTP_F_CL_REPEATED)) ==
+	    HTTP_F_CL_REPEATED)
+		off += session_put_length(p + off, m->content_length);
 	if (!tunnel && m->status >= 200) {
 		if (!s->keepalive)
 			PUTS("Connection: close\r\n");
@@ -1415,6 +1440,11 @@ session_start_request(struct session *s, const char *buf)
 	if (host == NULL)
 		hostlen = 0;
 	session_host_trim(host, &hostlen);
+	/* "http://host" and "http://host?q": the path is "/". */
+	if (pathlen == 0 || path[0] == '?') {
+		path = "/";
+		pathlen = 1;
+	}
 	s->route = route_find(s->conf, s->lc, host, hostlen, path, pathlen);
 	if (s->route == NULL)
 		return (session_error(s, 404, "no route"));

@@ -26,6 +26,8 @@
  *	bad=1		a malformed status line, then close
  *	bad=2		two different Content-Length values, then close
  *	bad=3		a head cut short, then RST
+ *	bad=4		Transfer-Encoding: gzip (never asked for), then close
+ *	bad=5		"Content-Length: 5, 5": to pass on as one value
  *
  * GET /health answers "ok" (status from -H, delay from -D), GET /ws with
  * Upgrade: websocket switches to an echo tunnel after a 101, and
@@ -578,7 +580,7 @@ request_param(struct request *r, const char *k, size_t klen, const char *v,
 	else if (KEY("noheaders-close"))
 		r->noheaders_close = n != 0;
 	else if (KEY("bad")) {
-		if (n > 3)
+		if (n > 5)
 			return (-1);
 		r->bad = (int)n;
 	}
@@ -1115,6 +1117,14 @@ conn_send_bad(struct conn *c)
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
 		    "Content-Length: 5\r\nContent-Length: 7\r\n\r\nbroke",
 		    name);
+		break;
+	case 4:
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
+		    "Transfer-Encoding: gzip\r\n\r\nnot gzip", name);
+		break;
+	case 5:
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
+		    "Content-Length: 5, 5\r\n\r\nhello", name);
 		break;
 	default:
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"

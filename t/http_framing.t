@@ -6,7 +6,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 31;
+use Test::More tests => 44;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -109,3 +109,41 @@ is(length $r->{body}, 7000, 'a close-delimited body arrives whole');
 is($r->{headers}{'transfer-encoding'}, 'chunked', 're-framed as chunked');
 $r = $c->request("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
 is($r->{status}, 200, 'and the client connection stays usable');
+
+# One clean message goes on: equal Content-Length values as one field.
+$r = http_request($port, "POST /?headers=1 HTTP/1.1\r\nHost: x\r\n"
+    . "Content-Length: 3, 3\r\ncontent-length: 3\r\nConnection: close\r\n\r\n"
+    . "abc");
+is($r->{status}, 200, 'a request with equal Content-Length values passes');
+is(scalar(() = $r->{body} =~ /^content-length:/mig), 1,
+    'with one Content-Length field');
+like($r->{body}, qr/^Content-Length: 3\r$/m, 'of that value');
+$c = http_client($port);
+$r = $c->request("GET /?bad=5 HTTP/1.1\r\nHost: x\r\n\r\n");
+ok($r->{status} == 200 && $r->{body} eq 'hello' &&
+    $r->{headers}{'content-length'} eq '5',
+    'a response with "Content-Length: 5, 5" goes on with one value')
+    or diag(explain($r));
+
+# Transfer codings other than chunked: 501 for a request, nothing sent
+# on; 502 for a response, as no request asked for one (TE is dropped).
+$r = http_request($port, "POST /?n=gzip HTTP/1.1\r\nHost: x\r\n"
+    . "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+is($r->{status}, 501, 'a request with gzip, chunked gets 501');
+$r = http_get($port, '/?bad=4');
+is($r->{status}, 502, 'a response with Transfer-Encoding: gzip gets 502');
+
+# The request target: what browsers send unencoded passes as it is; a
+# fragment, a quote or a broken %-escape in the path does not.
+$r = http_get($port, '/a[1]|{x}^?f[a]=1&p=100%&headers=1');
+like($r->{body}, qr{^GET /a\[1\]\|\{x\}\^\?f\[a\]=1&p=100%&headers=1 }m,
+    'brackets, braces, | and ^ pass as they are');
+$r = http_request($port, "GET http://x?headers=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+like($r->{body}, qr{^GET /\?headers=1 HTTP/1\.1\r$}m,
+    'an absolute-form target with only a query goes on as /?query');
+$r = http_request($port, "GET http://x HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{status}, 200, 'one without a path is routed as /');
+for my $t ('/a#b', '/a"b', '/a%zz', 'ftp://x/') {
+	$r = http_request($port, "GET $t HTTP/1.1\r\nHost: x\r\n\r\n");
+	is($r->{status}, 400, "GET $t gets 400");
+}

@@ -151,7 +151,7 @@ static const struct admin_cmd admin_cmds[] = {
 	    admin_show_pools },
 	{ "show rollouts", 0, 0, 1, "show rollouts [json]",
 	    "rollouts and their progress", admin_show_rollouts },
-	{ "show metrics", 0, 0, 0, "show metrics",
+	{ "show metrics", 0, 0, 1, "show metrics [json]",
 	    "the Prometheus text of /metrics", admin_show_metrics },
 	{ "set split", 2, ADMIN_MAXARGS, 0,
 	    "set split ROUTE POOL=W [POOL=W ...]",
@@ -635,30 +635,137 @@ admin_show_rollouts(struct admin_req *req)
 	evbuffer_add(req->out, "}\n", 2);
 }
 
-/* The Prometheus text, without empty lines (they end an answer). */
+/*
+ * One sample line of the Prometheus text as JSON: {"name":...,
+ * "labels":{...},"value":...}.  Label values lose the text format's
+ * escapes (\\, \" and \n) and get JSON's; a value that JSON has no number
+ * for (NaN, +Inf, -Inf) stays a string.  -1 when the line is not a sample.
+ */
+static int
+admin_metric_sample_json(struct evbuffer *b, char *line)
+{
+	char	*p = line, *name, *value, *v, *w;
+	int	 first = 1;
+
+	name = p;
+	p += strcspn(p, "{ ");
+	evbuffer_add(b, "{\"name\":", 8);
+	if (*p == '{') {
+		*p++ = '\0';
+		admin_json_str(b, name);
+		evbuffer_add(b, ",\"labels\":{", 11);
+		while (*p != '}') {
+			v = p + strcspn(p, "=");
+			if (*v != '=' || v[1] != '"')
+				return (-1);
+			*v = '\0';
+			admin_json_key(b, p, first);
+			first = 0;
+			/* Unescapes in place: w never passes v. */
+			for (w = v += 2; *v != '"'; v++, w++) {
+				if (*v == '\0')
+					return (-1);
+				if (*v == '\\' && v[1] != '\0')
+					*w = *++v == 'n' ? '\n' : *v;
+				else
+					*w = *v;
+			}
+			*w = '\0';
+			admin_json_str(b, p + strlen(p) + 2);
+			p = v + 1;
+			if (*p == ',')
+				p++;
+		}
+		evbuffer_add(b, "}", 1);
+		p++;
+	} else {
+		if (*p != ' ')
+			return (-1);
+		*p = '\0';
+		admin_json_str(b, name);
+		p++;
+	}
+	value = p + strspn(p, " ");
+	value[strcspn(value, " ")] = '\0';
+	evbuffer_add(b, ",\"value\":", 9);
+	if (strspn(value, "0123456789.eE+-") == strlen(value) &&
+	    strpbrk(value, "0123456789") != NULL && value[0] != '+')
+		evbuffer_add(b, value, strlen(value));
+	else
+		admin_json_str(b, value);
+	evbuffer_add(b, "}", 1);
+	return (0);
+}
+
+/*
+ * The Prometheus text, without empty lines (they end an answer); with
+ * json, one object: {"metrics":[{"name":...,"type":...,"help":...,
+ * "samples":[...]}]}, a family per "# TYPE" line with the samples after it.
+ */
 static void
 admin_show_metrics(struct admin_req *req)
 {
-	struct evbuffer	*tmp;
-	char		*line;
+	struct evbuffer	*tmp, *one, *b = req->out;
+	char		*line, *help = NULL;
 	size_t		 len;
+	int		 family = 0, sample = 0;
 
-	if ((tmp = evbuffer_new()) == NULL) {
+	if ((tmp = evbuffer_new()) == NULL || (one = evbuffer_new()) == NULL) {
+		if (tmp != NULL)
+			evbuffer_free(tmp);
 		admin_error(req, "out of memory");
 		return;
 	}
 	metrics_render(tmp);
+	if (req->json)
+		evbuffer_add(b, "{\"metrics\":[", 12);
 	while ((line = evbuffer_readln(tmp, &len, EVBUFFER_EOL_LF)) != NULL) {
-		if (len > 0) {
-			evbuffer_add(req->out, line, len);
-			evbuffer_add(req->out, "\n", 1);
+		if (len == 0)
+			;
+		else if (!req->json) {
+			evbuffer_add(b, line, len);
+			evbuffer_add(b, "\n", 1);
+		} else if (strncmp(line, "# HELP ", 7) == 0) {
+			free(help);
+			help = line;
+			continue;
+		} else if (strncmp(line, "# TYPE ", 7) == 0) {
+			len = strcspn(line + 7, " ");
+			line[7 + len] = '\0';
+			evbuffer_add_printf(b, "%s{\"name\":", family++ ?
+			    "]}," : "");
+			admin_json_str(b, line + 7);
+			evbuffer_add(b, ",\"type\":", 8);
+			admin_json_str(b, line + 8 + len);
+			evbuffer_add(b, ",\"help\":", 8);
+			/* "# HELP name text", for this family. */
+			admin_json_str(b, help != NULL && strncmp(help + 7,
+			    line + 7, len) == 0 && help[7 + len] == ' ' ?
+			    help + 8 + len : "");
+			evbuffer_add(b, ",\"samples\":[", 12);
+			sample = 0;
+		} else if (line[0] != '#' && family > 0) {
+			/* A line it cannot read leaves nothing behind. */
+			evbuffer_drain(one, evbuffer_get_length(one));
+			if (admin_metric_sample_json(one, line) == -1)
+				log_warn("admin: show metrics json: cannot "
+				    "read a sample line");
+			else {
+				if (sample++ > 0)
+					evbuffer_add(b, ",", 1);
+				evbuffer_add_buffer(b, one);
+			}
 		}
 		free(line);
 	}
-	if (evbuffer_get_length(tmp) > 0) {
-		evbuffer_add_buffer(req->out, tmp);
-		evbuffer_add(req->out, "\n", 1);
+	free(help);
+	if (req->json)
+		evbuffer_add_printf(b, "%s]}\n", family ? "]}" : "");
+	else if (evbuffer_get_length(tmp) > 0) {
+		evbuffer_add_buffer(b, tmp);
+		evbuffer_add(b, "\n", 1);
 	}
+	evbuffer_free(one);
 	evbuffer_free(tmp);
 }
 

@@ -6,7 +6,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 144;
+use Test::More tests => 147;
 use IO::Socket::UNIX;
 use IO::Select;
 use JSON::PP;
@@ -179,6 +179,22 @@ is_deeply(json_of('show rollouts json'), { rollouts => [] },
 $a = $cv->admin('show metrics');
 like($a, qr/^# TYPE /m, 'show metrics gives the Prometheus text');
 unlike($a, qr/\n\n/, 'show metrics has no empty line inside the answer');
+# As JSON: the same families and samples, label values unescaped.
+my $mj = json_of('show metrics json');
+my %fam = map { $_->{name} => $_ } @{$mj->{metrics} // []};
+my @types = $a =~ /^# TYPE (\S+)/mg;
+is_deeply([sort keys %fam], [sort @types],
+    'show metrics json has a family per # TYPE line');
+my @samples = grep { !/^#/ } split /\n/, $a;
+is(scalar(map { @{$_->{samples}} } values %fam), scalar @samples,
+    'and every sample line');
+my ($req) = grep { $_->{name} eq 'cutover_requests_total' }
+    map { @{$_->{samples}} } values %fam;
+ok($req && $fam{cutover_requests_total}{type} eq 'counter' &&
+    $fam{cutover_requests_total}{help} ne '' &&
+    ref $req->{labels} eq 'HASH' && $req->{value} =~ /^\d+$/,
+    'a counter with its type, help, labels and a numeric value')
+    or diag(explain($fam{cutover_requests_total}));
 
 # set split
 my $mark = $cv->log_mark;
@@ -430,8 +446,8 @@ is($cv->admin('show'), "error: incomplete command \"show\"; try help\n",
     'show alone');
 is($cv->admin('show info extra'), "error: usage: show info [json]\n",
     'show info with an extra word');
-is($cv->admin('show metrics json'), "error: usage: show metrics\n",
-    'show metrics takes no json');
+is($cv->admin('show metrics json x'), "error: usage: show metrics [json]\n",
+    'show metrics with an extra word');
 
 # The protocol itself.
 my ($in) = raw_exchange("show rollouts\r\nshow rollouts json\nquit\n",

@@ -25,6 +25,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -826,13 +827,21 @@ session_linger(struct session *s)
 	return (-1);
 }
 
-/* Appends a JSON string with escapes to buf, within size. */
+/*
+ * Appends a JSON string with escapes to buf, within size and within
+ * budget bytes, cutting the string short if need be: the budgets of a
+ * line's strings add up to less than its buffer, so that every line
+ * stays whole JSON.
+ */
 static size_t
-session_json_str(char *buf, size_t size, size_t off, const char *v)
+session_json_str(char *buf, size_t size, size_t off, const char *v,
+    size_t budget)
 {
 	static const char	hex[] = "0123456789abcdef";
 	unsigned char		c;
 
+	if (off + budget < size)
+		size = off + budget;
 	if (off + 2 >= size)
 		return (off);
 	buf[off++] = '"';
@@ -873,6 +882,37 @@ session_capture_request(struct session *s, const char *buf)
 	free(refbuf);
 }
 
+/*
+ * snprintf() at buf + off that never lets off pass size - 1: a value that
+ * did not fit must not turn "size - off" into a huge size for the next
+ * append.
+ */
+static size_t
+session_catf(char *buf, size_t size, size_t off, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	if (off >= size - 1)
+		return (size - 1);
+	va_start(ap, fmt);
+	n = vsnprintf(buf + off, size - off, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return (off);
+	off += (size_t)n;
+	return (off >= size ? size - 1 : off);
+}
+
+/*
+ * What each string of a JSON access log line may take of its 8 KiB: the
+ * method and names, the target, and the referer and user agent.  With
+ * the rest (under 400 bytes) a line always fits.
+ */
+#define JSON_SHORT	256
+#define JSON_TARGET	4096
+#define JSON_HEADER	1024
+
 /* Counts the request that just ended and writes its access log line. */
 static void
 session_access_log(struct session *s)
@@ -909,27 +949,31 @@ session_access_log(struct session *s)
 		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
 		off = snprintf(line, sizeof line, "{\"time\":\"%s\",\"client\":"
 		    "\"%s\",\"method\":", ts, s->peer_ip);
-		off = session_json_str(line, sizeof line, off, method);
-		off += snprintf(line + off, sizeof line - off, ",\"target\":");
-		off = session_json_str(line, sizeof line, off, target);
-		off += snprintf(line + off, sizeof line - off,
+		off = session_json_str(line, sizeof line, off, method,
+		    JSON_SHORT);
+		off = session_catf(line, sizeof line, off, ",\"target\":");
+		off = session_json_str(line, sizeof line, off, target,
+		    JSON_TARGET);
+		off = session_catf(line, sizeof line, off,
 		    ",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%" PRIu64
 		    ",\"route\":", proto, s->status, s->bytes_out);
 		off = session_json_str(line, sizeof line, off,
-		    s->route ? s->route->name : NULL);
-		off += snprintf(line + off, sizeof line - off, ",\"pool\":");
+		    s->route ? s->route->name : NULL, JSON_SHORT);
+		off = session_catf(line, sizeof line, off, ",\"pool\":");
 		off = session_json_str(line, sizeof line, off,
-		    s->pool ? s->pool->name : NULL);
-		off += snprintf(line + off, sizeof line - off, ",\"server\":");
+		    s->pool ? s->pool->name : NULL, JSON_SHORT);
+		off = session_catf(line, sizeof line, off, ",\"server\":");
 		off = session_json_str(line, sizeof line, off,
-		    s->server ? s->server->name : NULL);
-		off += snprintf(line + off, sizeof line - off,
+		    s->server ? s->server->name : NULL, JSON_SHORT);
+		off = session_catf(line, sizeof line, off,
 		    ",\"upstream_time\":%.3f,\"request_time\":%.3f,"
 		    "\"referer\":", up < 0 ? 0 : up, total);
-		off = session_json_str(line, sizeof line, off, ref);
-		off += snprintf(line + off, sizeof line - off,
+		off = session_json_str(line, sizeof line, off, ref,
+		    JSON_HEADER);
+		off = session_catf(line, sizeof line, off,
 		    ",\"user_agent\":");
-		off = session_json_str(line, sizeof line, off, ua);
+		off = session_json_str(line, sizeof line, off, ua,
+		    JSON_HEADER);
 		if (off + 1 < sizeof line)
 			line[off++] = '}';
 	} else {
@@ -1113,7 +1157,16 @@ session_write_request_head(struct session *s, const char *buf,
 		path = "/";
 		pathlen = 1;
 	}
-	need = m->head_len + 2 * INET6_ADDRSTRLEN + 192;
+	/*
+	 * RFC 9112 section 3.2: every HTTP/1.1 request has a Host; one in
+	 * absolute-form gets the target's (3.2.2), an HTTP/1.0 one without
+	 * a Host gets the server's address.
+	 */
+	if (host == NULL && m->host < 0) {
+		host = s->server->addr_text;
+		hostlen = strlen(host);
+	}
+	need = m->head_len + 2 * INET6_ADDRSTRLEN + 192 + hostlen;
 	if (evbuffer_reserve_space(out, need, &v, 1) < 1)
 		fatal("cannot reserve %zu bytes of buffer", need);
 	p = v.iov_base;
@@ -1126,8 +1179,15 @@ session_write_request_head(struct session *s, const char *buf,
 		PUTS("/");
 	PUT(path, pathlen);
 	PUTS(" HTTP/1.1\r\n");
+	if (host != NULL) {
+		PUTS("Host: ");
+		PUT(host, hostlen);
+		PUTS("\r\n");
+	}
 	for (i = 0; i < m->nheaders; i++) {
 		h = &m->headers[i];
+		if ((h->flags & HTTP_HDR_HOST) && host != NULL)
+			continue;
 		if (h->flags & HTTP_HDR_XFF && fwd) {
 			xff = h;
 			continue;
@@ -1622,6 +1682,8 @@ static int
 session_pump_request(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->cbev);
+	struct timeval	 tv;
+	uint64_t	 before;
 	int		 r;
 
 	if (s->up == NULL)
@@ -1630,9 +1692,21 @@ session_pump_request(struct session *s)
 		return (-1);
 	if (s->req_done)
 		return (0);
+	before = s->req_bytes;
 	r = session_relay_body(in, bufferevent_get_output(s->up->bev),
 	    s->req_body, &s->req_left, &s->req_chunk, s->req_body ==
 	    BODY_CHUNKED, &s->req_bytes);
+	if (s->req_bytes != before && !s->resp_started) {
+		/*
+		 * response_timeout runs from the last body byte passed on,
+		 * not from the head: an upload that moves is never a 504,
+		 * one the server stops taking still is.
+		 */
+		tv.tv_sec = s->pool->response_timeout / 1000;
+		tv.tv_usec = (s->pool->response_timeout % 1000) * 1000;
+		bufferevent_set_timeouts(s->up->bev, &tv, NULL);
+		session_timer(s, TIMER_RESPONSE, s->pool->response_timeout);
+	}
 	if (r == -1)
 		return (session_error(s, 400, s->req_chunk.error ?
 		    s->req_chunk.error : "bad chunked body"));
@@ -1752,6 +1826,11 @@ session_response_head(struct session *s)
 	size_t			 len = evbuffer_get_length(uin);
 	const char		*buf;
 
+	/* Interim heads go to the client only as fast as it takes them. */
+	if (evbuffer_get_length(cout) >= RELAY_HIGH) {
+		bufferevent_enable(s->cbev, EV_WRITE);
+		return (0);
+	}
 	lim.max_header_size = s->conf->max_header_size;
 	lim.max_uri_size = s->conf->max_uri_size;
 	if (len > lim.max_header_size + 1)

@@ -5,7 +5,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 11;
+use Test::More tests => 13;
 use Cutover::Test;
 use JSON::PP;
 use IO::Socket::IP;
@@ -54,8 +54,20 @@ $cv = start_cutover(conf => conf('json', "$dir/access.json",
     $have_v6 ? $v6 : 0));
 my $r = http_get($port, '/j', 'User-Agent' => 'agent "quoted" \\ x');
 is($r->{status}, 200, 'a request with the JSON log on');
+# Fields longer than the line has room for: cut short, the line whole.
+my $long = 'A' x 200;
+$r = http_request($port, "$long /" . ('b' x 8100) . " HTTP/1.1\r\n"
+    . "Host: x\r\nUser-Agent: " . ("\xe9" x 3000) . "\r\n"
+    . "Referer: " . ('"' x 3000) . "\r\nConnection: close\r\n\r\n");
+ok($r->{status} && $cv->alive,
+    'a request with an 8 KB target and long escaped headers is answered');
 $cv->stop;
-my ($j) = split /\n/, Cutover::Test::_slurp("$dir/access.json");
+my ($j, $jlong) = split /\n/, Cutover::Test::_slurp("$dir/access.json");
+my $el = eval { decode_json($jlong // '') };
+ok($el && $el->{method} eq $long && $el->{status} == $r->{status} &&
+    index('/' . ('b' x 8100), $el->{target}) == 0 &&
+    $el->{server} eq 'b1', 'its JSON line is whole, long values cut short')
+    or diag(substr($jlong // '', 0, 300));
 my $e = eval { decode_json($j) };
 ok($e && $e->{user_agent} eq 'agent "quoted" \\ x',
     'the JSON line parses, quotes and backslashes escaped') or diag($j);

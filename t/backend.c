@@ -23,6 +23,7 @@
  *	reset=1		RST at once, without an answer
  *	noheaders-close=1  no Content-Length: the body ends when we close
  *	interim=1NN	send an interim 1NN response before the final one
+ *	interims=N	with interim=: N of them (at most 1000000)
  *	bad=1		a malformed status line, then close
  *	bad=2		two different Content-Length values, then close
  *	bad=3		a head cut short, then RST
@@ -150,6 +151,7 @@ struct request {
 
 	int		 status;
 	int		 interim;
+	long		 interims;
 	long		 delay_ms;
 	long		 chunkdelay_ms;
 	int		 has_size;
@@ -537,6 +539,7 @@ request_param(struct request *r, const char *k, size_t klen, const char *v,
 	    !KEY("echo") &&
 	    !KEY("headers") && !KEY("hang") && !KEY("reset") &&
 	    !KEY("noheaders-close") && !KEY("chunkdelay") && !KEY("interim") &&
+	    !KEY("interims") &&
 	    !KEY("bad"))
 		return (0);
 	if (vlen == 0) {
@@ -553,6 +556,10 @@ request_param(struct request *r, const char *k, size_t klen, const char *v,
 		if (n < 100 || n > 199 || n == 101)
 			return (-1);
 		r->interim = (int)n;
+	} else if (KEY("interims")) {
+		if (n > 1000000)
+			return (-1);
+		r->interims = (long)n;
 	} else if (KEY("delay"))
 		r->delay_ms = n > 3600000 ? 3600000 : (long)n;
 	else if (KEY("chunkdelay"))
@@ -929,6 +936,7 @@ static int
 conn_begin(struct conn *c)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	long		 i;
 
 	if (c->req.upgrade_ws) {
 		conn_start_tunnel(c);
@@ -936,7 +944,8 @@ conn_begin(struct conn *c)
 	}
 	if (c->req.expect_continue && c->req.framing != BODY_NONE)
 		evbuffer_add_printf(out, "HTTP/1.1 100 Continue\r\n\r\n");
-	if (c->req.interim != 0)
+	for (i = 0; c->req.interim != 0 &&
+	    i < (c->req.interims > 0 ? c->req.interims : 1); i++)
 		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
 		    "Link: </style.css>; rel=preload\r\n\r\n", c->req.interim,
 		    reason_phrase(c->req.interim));

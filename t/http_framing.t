@@ -6,7 +6,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 44;
+use Test::More tests => 47;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -147,3 +147,26 @@ for my $t ('/a#b', '/a"b', '/a%zz', 'ftp://x/') {
 	$r = http_request($port, "GET $t HTTP/1.1\r\nHost: x\r\n\r\n");
 	is($r->{status}, 400, "GET $t gets 400");
 }
+
+# Host: from an absolute-form target, in place of the client's (RFC 9112
+# 3.2.2); made from the server's address for HTTP/1.0 without one.
+$r = http_request($port, "GET http://target.test/?headers=1 HTTP/1.1\r\n"
+    . "Host: other.test\r\nConnection: close\r\n\r\n");
+ok($r->{body} =~ /^Host: target\.test\r$/m &&
+    scalar(() = $r->{body} =~ /^host:/mig) == 1,
+    'an absolute-form target sets the Host sent on')
+    or diag($r->{body});
+$r = http_request($port, "GET /?headers=1 HTTP/1.0\r\n\r\n");
+like($r->{body}, qr/^Host: 127\.0\.0\.1:\Q${\ $be->port}\E\r$/m,
+    'an HTTP/1.0 request without Host gets the server\'s address');
+
+# 1xx answers flooding a client that does not read: cutover takes them
+# from the server no faster than the client takes them.
+$c = http_client($port);
+my $read0 = $cv->read_bytes;
+$c->send("GET /?interim=103&interims=400000 HTTP/1.1\r\nHost: x\r\n\r\n");
+sleep(1);
+my $mb = ($cv->read_bytes - $read0) / 1e6;
+ok($mb < 10, sprintf('400,000 interim answers (25 MB) to a client not '
+    . 'reading: cutover read %.1f MB of them', $mb));
+$c->close;

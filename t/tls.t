@@ -430,18 +430,11 @@ like(end_of('/byip?noheaders-close=1&size=300000&die=100000'), qr/^cut /,
 # then the whole body arrives once the client reads again.  Counted in
 # bytes read by system calls (/proc/PID/io), which no allocator or
 # sanitizer skews as it does RSS.
-sub read_bytes {
-	open(my $fh, '<', '/proc/' . $cut->pid . '/io') or return 0;
-	while (<$fh>) {
-		return $1 if /^rchar:\s+(\d+)/;
-	}
-	return 0;
-}
 my $slow = tls_connect($port);
-my $read0 = read_bytes();
+my $read0 = $cut->read_bytes;
 print $slow get_head('/byip?size=40000000');
 sleep(1.5);
-my $mb = (read_bytes() - $read0) / 1e6;
+my $mb = ($cut->read_bytes - $read0) / 1e6;
 ok($mb < 24, sprintf('a client not reading 40 MB: cutover read %.1f MB '
     . 'of it', $mb));
 $r = tls_request($slow, '', discard => 1);

@@ -564,6 +564,18 @@ use Time::HiRes qw(time sleep);
 # ->pid
 sub pid { $_[0]{pid} }
 
+# ->read_bytes -> bytes the process has read so far (rchar of
+# /proc/PID/io): how much of a peer's data it took in, whatever the
+# allocator or the sanitizers do to its memory.
+sub read_bytes {
+	my ($self) = @_;
+	open(my $fh, '<', "/proc/$self->{pid}/io") or return 0;
+	while (<$fh>) {
+		return $1 if /^rchar:\s+(\d+)/;
+	}
+	return 0;
+}
+
 # ->alive -> whether the process still runs (reaps it when it ended).
 sub alive {
 	my ($self) = @_;

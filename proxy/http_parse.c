@@ -761,6 +761,9 @@ http_head_done(struct http_msg *msg, const char *buf)
 		if (msg->flags & HTTP_F_TE_OTHER)
 			return (http_fail(msg, 502,
 			    "transfer coding other than chunked"));
+		/* RFC 9112 6.3: TE wins, and the connection is suspect. */
+		if (msg->flags & HTTP_F_HAS_CL)
+			msg->flags |= HTTP_F_CL_AND_TE;
 		msg->flags &= ~(unsigned)HTTP_F_HAS_CL;
 		msg->content_length = 0;
 		if (msg->version_minor == 0) {

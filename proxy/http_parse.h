@@ -62,6 +62,7 @@ struct http_header {
 #define HTTP_F_HAS_TE		0x080	/* a Transfer-Encoding header */
 #define HTTP_F_CL_REPEATED	0x100	/* Content-Length given twice: forward one */
 #define HTTP_F_TE_OTHER		0x200	/* a transfer coding other than chunked */
+#define HTTP_F_CL_AND_TE	0x400	/* a response with both: TE wins */
 
 struct http_limits {
 	size_t		max_header_size;	/* whole head; beyond: 431 */

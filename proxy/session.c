@@ -1275,8 +1275,9 @@ session_write_response_head(struct session *s, const char *buf,
 			/* RFC 9110 7.8: the 101 keeps them. */
 		} else if (h->flags & HTTP_HDR_HOP)
 			continue;
-		if ((h->flags & HTTP_HDR_CL) && (m->flags &
-		    (HTTP_F_HAS_TE | HTTP_F_CL_REPEATED)))
+		/* None on a 204 (RFC 9110 8.6), nor a second one. */
+		if ((h->flags & HTTP_HDR_CL) && ((m->flags &
+		    (HTTP_F_HAS_TE | HTTP_F_CL_REPEATED)) || m->status == 204))
 			continue;
 		PUT(buf + h->name_off, h->name_len);
 		PUTS(": ");
@@ -1286,7 +1287,7 @@ session_write_response_head(struct session *s, const char *buf,
 	if (s->resp_out_chunked)
 		PUTS("Transfer-Encoding: chunked\r\n");
 	else if ((m->flags & (HTTP_F_HAS_TE | HTTP_F_CL_REPEATED)) ==
-	    HTTP_F_CL_REPEATED)
+	    HTTP_F_CL_REPEATED && m->status != 204)
 		off += session_put_length(p + off, m->content_length);
 	if (!tunnel && m->status >= 200) {
 		if (!s->keepalive)
@@ -1500,8 +1501,11 @@ session_start_request(struct session *s, const char *buf)
 	if (host == NULL)
 		hostlen = 0;
 	session_host_trim(host, &hostlen);
-	/* "http://host" and "http://host?q": the path is "/". */
-	if (pathlen == 0 || path[0] == '?') {
+	/* A reverse proxy opens no tunnels to hosts its clients name. */
+	if (m->method == HTTP_CONNECT)
+		return (session_error(s, 501, "CONNECT is not supported"));
+	/* "http://host", "http://host?q" and "*" are routed as "/". */
+	if (pathlen == 0 || path[0] == '?' || path[0] == '*') {
 		path = "/";
 		pathlen = 1;
 	}
@@ -1776,9 +1780,14 @@ session_response_framing(struct session *s)
 		else
 			s->keepalive = 0;
 	}
+	/*
+	 * A server that sends both Content-Length and Transfer-Encoding
+	 * may disagree with us on where the response ends: its connection
+	 * is not reused, as HAProxy does.
+	 */
 	s->up_keepalive = s->resp_body != BODY_CLOSE &&
-	    !(m->flags & HTTP_F_CONN_CLOSE) && (m->version_minor == 1 ||
-	    (m->flags & HTTP_F_CONN_KEEPALIVE));
+	    !(m->flags & (HTTP_F_CONN_CLOSE | HTTP_F_CL_AND_TE)) &&
+	    (m->version_minor == 1 || (m->flags & HTTP_F_CONN_KEEPALIVE));
 	if (!s->req_done)
 		s->keepalive = 0;
 }

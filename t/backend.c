@@ -29,6 +29,9 @@
  *	bad=3		a head cut short, then RST
  *	bad=4		Transfer-Encoding: gzip (never asked for), then close
  *	bad=5		"Content-Length: 5, 5": to pass on as one value
+ *	bad=6		Content-Length and a chunked body, kept alive: the
+ *			proxy must not reuse the connection
+ *	bad=7		a 204 with Content-Length: 0, kept alive
  *
  * GET /health answers "ok" (status from -H, delay from -D), GET /ws with
  * Upgrade: websocket switches to an echo tunnel after a 101, and
@@ -587,7 +590,7 @@ request_param(struct request *r, const char *k, size_t klen, const char *v,
 	else if (KEY("noheaders-close"))
 		r->noheaders_close = n != 0;
 	else if (KEY("bad")) {
-		if (n > 5)
+		if (n > 7)
 			return (-1);
 		r->bad = (int)n;
 	}
@@ -1135,6 +1138,18 @@ conn_send_bad(struct conn *c)
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
 		    "Content-Length: 5, 5\r\n\r\nhello", name);
 		break;
+	case 6:
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
+		    "X-Conn: %" PRIu64 "\r\nContent-Length: 3\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		    name, c->id);
+		c->state = CONN_RESPOND;
+		return;
+	case 7:
+		evbuffer_add_printf(out, "HTTP/1.1 204 No Content\r\n"
+		    "X-Backend: %s\r\nContent-Length: 0\r\n\r\n", name);
+		c->state = CONN_RESPOND;
+		return;
 	default:
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
 		    "Content-Le", name);

@@ -6,7 +6,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 47;
+use Test::More tests => 52;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -170,3 +170,29 @@ my $mb = ($cv->read_bytes - $read0) / 1e6;
 ok($mb < 10, sprintf('400,000 interim answers (25 MB) to a client not '
     . 'reading: cutover read %.1f MB of them', $mb));
 $c->close;
+
+# A response with both Content-Length and chunked: the chunked body goes
+# on, and the server's connection is not used again (RFC 9112 6.3).
+$c = http_client($port);
+my $before = $c->request("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+$r = $c->request("GET /?bad=6 HTTP/1.1\r\nHost: x\r\n\r\n");
+my $after = $c->request("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+ok($r->{body} eq 'hello' && $r->{headers}{'x-conn'} eq
+    $before->{headers}{'x-conn'},
+    'a response with Content-Length and chunked: the chunked body')
+    or diag(explain($r));
+isnt($after->{headers}{'x-conn'}, $r->{headers}{'x-conn'},
+    'and its server connection is closed, not reused');
+
+# No Content-Length on a 204 (RFC 9110 8.6), even when the server sent one.
+$r = $c->request("GET /?bad=7 HTTP/1.1\r\nHost: x\r\n\r\n");
+ok($r->{status} == 204 && !exists $r->{headers}{'content-length'},
+    'a 204 goes on without the Content-Length its server sent')
+    or diag(explain($r->{headers}));
+
+# OPTIONS * is routed as /; CONNECT opens no tunnel: 501.
+$r = http_request($port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{headers}{'x-backend'}, 'blue', 'OPTIONS * reaches the server');
+$r = http_request($port, "CONNECT 127.0.0.1:${\ $be->port} HTTP/1.1\r\n"
+    . "Host: 127.0.0.1\r\n\r\n");
+is($r->{status}, 501, 'CONNECT gets 501');

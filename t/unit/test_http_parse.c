@@ -641,8 +641,8 @@ test_responses(void)
 	is_int(head_parse(&msg, 0, "HTTP/1.1 200 OK\r\n"
 	    "Transfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n"),
 	    HTTP_PARSE_DONE, "a chunked response with Content-Length parses");
-	ok(msg.flags == (HTTP_F_CHUNKED|HTTP_F_HAS_TE),
-	    "it is chunked and HTTP_F_HAS_CL is cleared");
+	ok(msg.flags == (HTTP_F_CHUNKED|HTTP_F_HAS_TE|HTTP_F_CL_AND_TE),
+	    "it is chunked, HTTP_F_HAS_CL is cleared, both are flagged");
 	/* TE is never forwarded, so no server was asked for gzip. */
 	is_int(head_parse(&msg, 0, "HTTP/1.1 200 OK\r\n"
 	    "Transfer-Encoding: gzip\r\n\r\n"), HTTP_PARSE_ERROR,

@@ -1488,7 +1488,9 @@ C<close=1>, C<echo=1> (streams the request body back), C<echo=count>
 C<hang=1>, C<reset=1>, C<noheaders-close=1>, C<interim=103>, C<bad=1>
 (malformed status line), C<bad=2> (two Content-Length values), C<bad=3>
 (head cut short, RST), C<bad=4> (C<Transfer-Encoding: gzip>), C<bad=5>
-(C<Content-Length: 5, 5>).  C<GET /health> answers C<ok\n>; C<GET /ws> with
+(C<Content-Length: 5, 5>), C<bad=6> (Content-Length and chunked, kept
+alive), C<bad=7> (a 204 with C<Content-Length: 0>), C<interims=N> (with
+C<interim=>, N interim answers).  C<GET /health> answers C<ok\n>; C<GET /ws> with
 C<Upgrade: websocket> gets a 101 and an echo tunnel.  Options: C<-H
 STATUS>, C<-D MS> (health), C<-s STATUS>, C<-d MS> (defaults for other
 requests), C<-k MS> (close idle keep-alive connections).  See the comment

@@ -227,6 +227,8 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "tls_min_version", CONF_T_FN, 0, 0, 0, 0,
 	    conf_listener_tls_min_version },
 	{ "tls_client_ca", CONF_T_STRING, L(tls_client_ca), 0, 0, 0, NULL },
+	{ "tls_ocsp_stapling", CONF_T_BOOL, L(tls_ocsp_stapling), 0, 0, 0,
+	    NULL },
 	{ "forwarded_headers", CONF_T_BOOL, L(forwarded_headers), 0, 0, 0,
 	    NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL }
@@ -1944,7 +1946,10 @@ static void
 conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 {
 	static const char	*keys[] = { "tls_key", "tls_min_version",
-				    "tls_client_ca" };
+				    "tls_client_ca", "tls_ocsp_stapling" };
+	struct tls_server_opts	 opts = { l->name, l->tls_key,
+				    l->tls_min_version, l->tls_client_ca,
+				    l->tls_ocsp_stapling };
 	struct ssl_ctx_st	*more;
 	struct tls_ctx_error	 err;
 	size_t			 i;
@@ -1967,8 +1972,7 @@ conf_listener_tls(struct conf_parse *p, struct listener_conf *l)
 	 * tls_client_ca's once, at its own line.
 	 */
 	for (i = 0; i < l->ntls_cert; i++) {
-		more = tls_server_ctx_new(l->name, l->tls_cert[i].path,
-		    l->tls_key, l->tls_min_version, l->tls_client_ca, &err);
+		more = tls_server_ctx_new(l->tls_cert[i].path, &opts, &err);
 		if (more == NULL) {
 			if (err.file == NULL || err.file != l->tls_client_ca)
 				line = err.file != NULL &&

@@ -33,9 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -152,6 +154,17 @@ struct tls_sni {
 static int		tls_sni_index = -1;
 static pthread_once_t	tls_sni_once = PTHREAD_ONCE_INIT;
 
+/*
+ * tls_ocsp_stapling: the OCSP response read from the certificate's
+ * ".ocsp" file at load, kept on its context (ex_data, freed with it).
+ */
+struct tls_ocsp {
+	unsigned char	*der;
+	size_t		 len;
+	time_t		 next_update;	/* 0: none given */
+};
+static int		tls_ocsp_index = -1;
+
 /* Frees a context's list of others, as OpenSSL frees the context. */
 static void
 tls_sni_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
@@ -174,10 +187,29 @@ tls_sni_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 }
 
 static void
+tls_ocsp_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	struct tls_ocsp	*o = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (o == NULL)
+		return;
+	free(o->der);
+	free(o);
+}
+
+static void
 tls_sni_init(void)
 {
 	tls_sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
 	    tls_sni_free_cb);
+	tls_ocsp_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+	    tls_ocsp_free_cb);
 }
 
 /*
@@ -316,17 +348,144 @@ tls_server_client_ca(SSL_CTX *ctx, const char *ca, struct tls_ctx_error *err)
 	return (0);
 }
 
-SSL_CTX *
-tls_server_ctx_new(const char *id, const char *cert, const char *key,
-    const char *min_version, const char *client_ca, struct tls_ctx_error *err)
+/*
+ * A client asked for the certificate's status: the response read at
+ * load, unless it has expired since (a stale one would make a client
+ * that checks it refuse the connection; none only costs it a lookup).
+ */
+static int
+tls_ocsp_status_cb(SSL *ssl, void *arg)
 {
-	const char	*files[] = { cert, key, client_ca };
+	struct tls_ocsp	*o;
+	unsigned char	*der;
+
+	(void)arg;
+	o = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_ocsp_index);
+	if (o == NULL || (o->next_update != 0 &&
+	    time(NULL) > o->next_update))
+		return (SSL_TLSEXT_ERR_NOACK);
+	/* OpenSSL frees what it is given. */
+	if ((der = OPENSSL_memdup(o->der, o->len)) == NULL)
+		return (SSL_TLSEXT_ERR_NOACK);
+	if (SSL_set_tlsext_status_ocsp_resp(ssl, der, (long)o->len) != 1) {
+		OPENSSL_free(der);
+		return (SSL_TLSEXT_ERR_NOACK);
+	}
+	return (SSL_TLSEXT_ERR_OK);
+}
+
+/* The certificate's issuer, from the chain its file gave; NULL: none. */
+static X509 *
+tls_ctx_issuer(SSL_CTX *ctx, X509 *leaf)
+{
+	STACK_OF(X509)	*chain = NULL;
+	int		 i;
+
+	if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1 || chain == NULL)
+		return (NULL);
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (X509_check_issued(sk_X509_value(chain, i), leaf) ==
+		    X509_V_OK)
+			return (sk_X509_value(chain, i));
+	return (NULL);
+}
+
+/*
+ * tls_ocsp_stapling: reads the DER OCSP response in CERT.ocsp, checks
+ * that it answers for this certificate, says "good" and is current, and
+ * keeps it on the context for tls_ocsp_status_cb().  The response is
+ * fetched by a tool of the operator's (openssl ocsp, certbot...) and read
+ * again at each reload.
+ */
+static int
+tls_ctx_ocsp(SSL_CTX *ctx, const char *cert, struct tls_ctx_error *err)
+{
+	OCSP_RESPONSE		*resp = NULL;
+	OCSP_BASICRESP		*basic = NULL;
+	OCSP_CERTID		*id = NULL;
+	ASN1_GENERALIZEDTIME	*thisupd, *nextupd;
+	struct tls_ocsp		*o = NULL;
+	const unsigned char	*p;
+	struct tm		 tm;
+	X509			*leaf = SSL_CTX_get0_certificate(ctx), *issuer;
+	unsigned char		*der = NULL;
+	char			*path, *why = NULL;
+	long			 len;
+	int			 status, reason, rc = -1;
+	FILE			*f;
+
+	path = xasprintf("%s.ocsp", cert);
+	if ((f = fopen(path, "rb")) == NULL) {
+		tls_ctx_fail(err, cert, xasprintf("tls_ocsp_stapling: cannot "
+		    "read %s: %s", path, strerror(errno)));
+		free(path);
+		return (-1);
+	}
+	/* A response is a few KiB; 1 MiB is no response. */
+	der = xmalloc(1024 * 1024);
+	len = (long)fread(der, 1, 1024 * 1024, f);
+	fclose(f);
+	p = der;
+	if ((issuer = tls_ctx_issuer(ctx, leaf)) == NULL)
+		why = xstrdup("the certificate file holds no issuer "
+		    "certificate to match it against");
+	else if ((resp = d2i_OCSP_RESPONSE(NULL, &p, len)) == NULL)
+		why = xasprintf("not a DER OCSP response: %s", tls_reason());
+	else if ((status = OCSP_response_status(resp)) !=
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL)
+		why = xasprintf("the responder answered \"%s\"",
+		    OCSP_response_status_str(status));
+	else if ((basic = OCSP_response_get1_basic(resp)) == NULL ||
+	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL)
+		why = xasprintf("cannot read it: %s", tls_reason());
+	else if (OCSP_resp_find_status(basic, id, &status, &reason, NULL,
+	    &thisupd, &nextupd) != 1)
+		why = xstrdup("it is not about this certificate");
+	else if (status != V_OCSP_CERTSTATUS_GOOD)
+		why = xasprintf("the certificate is %s",
+		    OCSP_cert_status_str(status));
+	else if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
+		why = xstrdup("it is out of date");
+		ERR_clear_error();
+	} else {
+		o = xcalloc(1, sizeof *o);
+		o->der = der;
+		o->len = (size_t)len;
+		der = NULL;
+		if (nextupd != NULL && ASN1_TIME_to_tm(nextupd, &tm) == 1)
+			o->next_update = timegm(&tm);
+		if (SSL_CTX_set_ex_data(ctx, tls_ocsp_index, o) != 1)
+			fatal("tls: cannot keep an OCSP response");
+		SSL_CTX_set_tlsext_status_cb(ctx, tls_ocsp_status_cb);
+		rc = 0;
+	}
+	if (why != NULL) {
+		tls_ctx_fail(err, cert, xasprintf("tls_ocsp_stapling: %s: %s",
+		    path, why));
+		free(why);
+	}
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(basic);
+	OCSP_RESPONSE_free(resp);
+	free(der);
+	free(path);
+	return (rc);
+}
+
+SSL_CTX *
+tls_server_ctx_new(const char *cert, const struct tls_server_opts *opts,
+    struct tls_ctx_error *err)
+{
+	const char	*files[] = { cert, opts->key, opts->client_ca };
+	const char	*id = opts->id, *key = opts->key;
+	const char	*client_ca = opts->client_ca;
 	SSL_CTX		*ctx;
 
 	if ((ctx = tls_ctx_begin(TLS_server_method(), files, 3, err)) == NULL)
 		return (NULL);
-	SSL_CTX_set_min_proto_version(ctx, strcmp(min_version, "TLSv1.3") == 0 ?
-	    TLS1_3_VERSION : TLS1_2_VERSION);
+	pthread_once(&tls_sni_once, tls_sni_init);
+	SSL_CTX_set_min_proto_version(ctx, strcmp(opts->min_version,
+	    "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION);
 	/* Clients often close without close_notify: an end like any other. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
@@ -342,7 +501,8 @@ tls_server_ctx_new(const char *id, const char *cert, const char *key,
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
 	if (tls_ctx_use_cert(ctx, cert, key, err) == -1 ||
 	    (client_ca != NULL &&
-	    tls_server_client_ca(ctx, client_ca, err) == -1)) {
+	    tls_server_client_ca(ctx, client_ca, err) == -1) ||
+	    (opts->ocsp_stapling && tls_ctx_ocsp(ctx, cert, err) == -1)) {
 		SSL_CTX_free(ctx);
 		return (NULL);
 	}

@@ -25,16 +25,22 @@ struct tls_ctx_error {
 	const char	*file;
 };
 
+/* What a listener's TLS contexts are made with, besides a certificate. */
+struct tls_server_opts {
+	const char	*id;		/* the listener's name */
+	const char	*key;		/* PEM key; NULL: in the cert file */
+	const char	*min_version;	/* "TLSv1.2" or "TLSv1.3" */
+	const char	*client_ca;	/* CAs clients must show; NULL: none */
+	int		 ocsp_stapling;	/* staple CERT.ocsp */
+};
+
 /*
- * Returns a server context for the listener named id: certificate chain
- * and key from PEM files (key NULL: the key is in the chain file),
- * min_version "TLSv1.2" or "TLSv1.3", and client_ca, a PEM bundle of the
- * CAs whose certificates clients must show (NULL: none asked).  NULL
- * with *err set (its msg to free) when a file cannot be used.
+ * Returns a server context for a listener: the certificate chain in the
+ * PEM file cert, and opts.  NULL with *err set (its msg to free) when a
+ * file cannot be used.
  */
-struct ssl_ctx_st *tls_server_ctx_new(const char *id, const char *cert,
-	    const char *key, const char *min_version, const char *client_ca,
-	    struct tls_ctx_error *);
+struct ssl_ctx_st *tls_server_ctx_new(const char *cert,
+	    const struct tls_server_opts *, struct tls_ctx_error *);
 /*
  * Adds a listener's further certificate, in a context of its own from
  * tls_server_ctx_new(), to its first context: a client that names a

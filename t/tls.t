@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 83;
+plan tests => 87;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -52,6 +52,29 @@ cert('front2', 'front two', 'DNS:localhost,IP:127.0.0.1');
 cert('back', 'backend', 'DNS:backend.test,IP:127.0.0.1');
 cert('other', 'other one', 'DNS:other.test,DNS:*.wild.test');
 cert('client', 'pool client', 'DNS:cutover.client');
+# OCSP responses from the test CA, in NAME-chain.pem.ocsp next to a chain
+# file (certificate, CA, key) for tls_ocsp_stapling: good, or revoked.
+sub ocsp {
+	my ($name, $revoked) = @_;
+	system("cat $dir/$name.crt $dir/ca.crt $dir/$name.key > " .
+	    "$dir/$name-chain.pem") == 0 or die;
+	my $serial = `openssl x509 -in $dir/$name.crt -noout -serial`;
+	$serial =~ s/^serial=|\s+$//g;
+	my @t = gmtime(time + 2 * 86400);
+	my $end = sprintf('%02d%02d%02d%02d%02d%02dZ', $t[5] % 100, $t[4] + 1,
+	    @t[3, 2, 1, 0]);
+	open(my $fh, '>', "$dir/$name.index") or die;
+	print $fh $revoked ? "R\t$end\t$end\t$serial\tunknown\t/CN=x\n"
+	    : "V\t$end\t\t$serial\tunknown\t/CN=x\n";
+	close $fh;
+	openssl("ocsp -issuer $dir/ca.crt -cert $dir/$name.crt -no_nonce " .
+	    "-reqout $dir/$name.req");
+	openssl("ocsp -index $dir/$name.index -rsigner $dir/ca.crt " .
+	    "-rkey $dir/ca.key -CA $dir/ca.crt -reqin $dir/$name.req " .
+	    "-respout $dir/$name-chain.pem.ocsp -ndays 1");
+}
+ocsp('front');
+ocsp('other', 1);
 # A client certificate from another CA, which listeners must refuse.
 openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .
     "-keyout $dir/rogue-ca.key -out $dir/rogue-ca.crt -days 2 " .
@@ -72,7 +95,7 @@ my $tbm = start_backend(name => 'tlsm',
 # Closes its idle keep-alive connections after 300 ms.
 my $tbk = start_backend(name => 'tlsk',
     args => ['-t', "$dir/back.pem", '-k', 300]);
-my ($port, $port13, $hport, $mport) = map { free_port() } 1 .. 4;
+my ($port, $port13, $hport, $mport, $oport) = map { free_port() } 1 .. 5;
 
 sub conf {
 	my ($cert, %o) = @_;
@@ -97,6 +120,12 @@ tls_min_version = TLSv1.3
 [listener http]
 bind = 127.0.0.1:$hport
 $http_tls
+
+# Staples the OCSP response in front-chain.pem.ocsp.
+[listener ocsp]
+bind = 127.0.0.1:$oport
+tls_cert = $dir/front-chain.pem
+tls_ocsp_stapling = on
 
 # Clients must show a certificate from the test CA.
 [listener mtls]
@@ -596,6 +625,14 @@ is($r->{status}, undef,
 # more from the web listener for the reload below.
 ticketed();
 
+# OCSP stapling: a client that asks for the certificate's status gets
+# the response read from the file.
+my $st = `echo | openssl s_client -connect 127.0.0.1:$oport -status \\
+    -CAfile $dir/ca.crt 2>&1`;
+ok($st =~ /OCSP Response Status: successful/ && $st =~ /Cert Status: good/ &&
+    $st =~ /Verify return code: 0/,
+    'tls_ocsp_stapling: the stapled response says good') or diag($st);
+
 # 11. Reload: new connections get the new certificate, old ones go on.
 my $keep = tls_connect($port);
 is(tls_request($keep, get_head('/'))->{status}, 200,
@@ -683,9 +720,19 @@ server = a 127.0.0.1:1
 tls = on
 tls_ca = $dir/nothing.crt
 
+[listener ocsp]
+bind = 127.0.0.1:$oport
+tls_cert = $dir/front.pem
+tls_cert = $dir/other-chain.pem
+tls_cert = $dir/back-ca.pem
+tls_ocsp_stapling = on
+
 [route r]
 split = p 1
 EOF
+# The back certificate with its issuer, and front's response.
+system("cat $dir/back.crt $dir/ca.crt $dir/back.key > $dir/back-ca.pem && " .
+    "cp $dir/front-chain.pem.ocsp $dir/back-ca.pem.ocsp") == 0 or die;
 my $run = Cutover::Test::run_cutover('-t', '-c', $bad);
 my $out = $run->{all};
 is($run->{status}, 1, 'cutover -t refuses unusable TLS files');
@@ -699,3 +746,9 @@ like($out, qr/\Q$bad\E:14: listener web3: cannot load the CA certificates in \S+
     'a tls_client_ca without certificates, at its line');
 like($out, qr/\Q$bad\E:19: pool p: cannot read \S+nothing\.crt: No such file/,
     'a missing tls_ca, at its line');
+like($out, qr/\Q$bad\E:23: listener ocsp: tls_ocsp_stapling: cannot read \S+front\.pem\.ocsp: No such file/,
+    'tls_ocsp_stapling without a response file');
+like($out, qr/\Q$bad\E:24: listener ocsp: tls_ocsp_stapling: \S+other-chain\.pem\.ocsp: the certificate is revoked/,
+    'a response saying revoked');
+like($out, qr/\Q$bad\E:25: listener ocsp: tls_ocsp_stapling: \S+back-ca\.pem\.ocsp: it is not about this certificate/,
+    'a response about another certificate');

@@ -32,6 +32,9 @@
 #include "tls.h"
 #include "xmalloc.h"
 
+/* The longest config line taken; inih alone takes 198 characters. */
+#define CONF_LINE_MAX	65536
+
 #ifndef CUTOVER_SOCK
 #define CUTOVER_SOCK	"/run/cutover.sock"
 #endif
@@ -126,6 +129,7 @@ static const char	*conf_phrase(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 static void	conf_error(struct conf_parse *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static int	conf_key_cb(void *, const char *, const char *, const char *);
 static void	conf_key_error(struct conf_parse *, const char *,
 		    const char *, ...) __attribute__((format(printf, 3, 4)));
 static void	conf_global_admin_socket(struct conf_parse *, const char *,
@@ -2200,6 +2204,38 @@ conf_check_line(struct conf_parse *p, char *line)
 }
 
 /*
+ * A line longer than Debian's inih takes (its buffer holds 200 bytes),
+ * which a webhook or Prometheus URL with a token easily is: split here
+ * as inih splits the others - the key before "=", the value after it,
+ * both trimmed, the value up to a ";" after white space - and handed to
+ * conf_key_cb() as inih would.  conf_check_line() has seen the "=".
+ */
+static void
+conf_long_line(struct conf_parse *p, char *line)
+{
+	char	*eq, *name, *value, *end;
+
+	if (*line == '\0' || *line == '#' || *line == ';' || *line == '[')
+		return;
+	eq = strchr(line, '=');
+	*eq = '\0';
+	name = line;
+	for (end = eq; end > name && isspace((unsigned char)end[-1]); end--)
+		;
+	*end = '\0';
+	value = eq + 1 + strspn(eq + 1, " \t");
+	for (end = value; *end != '\0'; end++) {
+		if (*end == ';' && end > value &&
+		    isspace((unsigned char)end[-1]))
+			break;
+	}
+	while (end > value && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	conf_key_cb(p, NULL, name, value);
+}
+
+/*
  * The reader given to inih: one line per call, counted.  Leading white
  * space is dropped, so inih never takes a line for the continuation of the
  * one before.  Lines that are over-long, hold a NUL or fail
@@ -2232,14 +2268,18 @@ conf_read_cb(char *str, int num, void *arg)
 	if (strlen(line) != (size_t)len) {
 		conf_error(p, p->line, "NUL byte in line");
 		line = "";
-	} else if (len + 2 > num) {
+	} else if (len > CONF_LINE_MAX) {
 		conf_error(p, p->line, "line too long (limit %d characters)",
-		    num - 2);
+		    CONF_LINE_MAX);
 		line = "";
 	} else {
 		line += strspn(line, " \t");
 		if (conf_check_line(p, line) == -1)
 			line = "";
+		else if ((size_t)len + 2 > (size_t)num) {
+			conf_long_line(p, line);
+			line = "";
+		}
 	}
 	snprintf(str, num, "%s\n", line);
 	return (str);

@@ -736,7 +736,8 @@ test_reader(void)
 {
 	struct conf	*c;
 	const char	*msgs;
-	char		 text[1024];
+	char		 text[1024], want[256], *big;
+	int		 n;
 
 	c = load("\xef\xbb\xbf# a BOM, then comments of both kinds\r\n"
 	    "; a comment\r\n"
@@ -755,19 +756,35 @@ test_reader(void)
 	}
 	conf_unref(c);
 
-	snprintf(text, sizeof text, "[listener web]\nbind = 127.0.0.1:8080\n"
-	    "tls_min_version = %0198d\n", 0);
-	refused(text, "3: line too long (limit 198 characters)",
-	    "a line of 216 characters");
-	snprintf(text, sizeof text, "[listener web]\nbind = 127.0.0.1:8080\n"
-	    "#%0197d\n", 0);
+	/* Longer than Debian's inih takes: split as inih would. */
+	snprintf(text, sizeof text, "[global]\nwebhook = "
+	    "https://hooks.example.com/%0300d?token=x  ; a comment\n"
+	    "[listener web]\n   bind =   127.0.0.1:8080%200s\n", 0, "");
 	c = load(text, &msgs);
-	ok(c != NULL, "a line of exactly 198 characters is read");
+	ok(c != NULL, "lines of 350 and 230 characters are read");
+	is_str(msgs, "", "with no errors");
+	if (c != NULL) {
+		ok(c->webhook != NULL && strlen(c->webhook) == 334 &&
+		    strcmp(c->webhook + 325, "0?token=x") == 0 ?
+		    1 : 0, "the long value is whole, without the comment");
+		is_str(c->listeners[0]->binds[0].text, "127.0.0.1:8080",
+		    "and trimmed like a short one");
+	}
 	conf_unref(c);
 	snprintf(text, sizeof text, "[listener web]\nbind = 127.0.0.1:8080\n"
-	    "#%0198d\n", 0);
-	refused(text, "3: line too long (limit 198 characters)",
-	    "a line of 199 characters");
+	    "forwarded_headers = o%0200d\n", 0);
+	snprintf(want, sizeof want, "3: listener web: forwarded_headers: "
+	    "invalid boolean \"o%0200d\"", 0);
+	refused(text, want, "a long line's value is checked like any");
+	if ((big = malloc(70000)) == NULL)
+		abort();
+	n = snprintf(big, 70000, "[listener web]\nbind = 127.0.0.1:8080\n#");
+	memset(big + n, 'x', 70000 - n - 2);
+	big[69998] = '\n';
+	big[69999] = '\0';
+	refused(big, "3: line too long (limit 65536 characters)",
+	    "a line of 69,960 characters");
+	free(big);
 
 	refused("", "1: no listener defined", "an empty file");
 	refused("[listener web]\nbind = 127.0.0.1:8080\n[pool p]\n"

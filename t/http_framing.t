@@ -2,21 +2,27 @@
 # HTTP/1.x framing through the proxy: chunked bodies both ways, pipelined
 # requests answered in order, HEAD, 204 and 304 without bodies,
 # Expect: 100-continue, hop-by-hop headers removed and X-Forwarded-*
-# added, HTTP/1.0 clients, and close-delimited responses.
+# added (and, with forwarded_headers = off, neither added nor touched),
+# HTTP/1.0 clients, and close-delimited responses.
 
 use strict;
 use warnings;
-use Test::More tests => 52;
+use Test::More tests => 56;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
 my $port = free_port();
+my $plain = free_port();
 my $cv = start_cutover(conf => <<"EOF");
 [global]
 status_listen = off
 
 [listener web]
 bind = 127.0.0.1:$port
+
+[listener plain]
+bind = 127.0.0.1:$plain
+forwarded_headers = off
 
 [pool blue]
 server = b1 127.0.0.1:@{[$be->port]}
@@ -88,6 +94,24 @@ like($head, qr/^X-Real-IP: 127\.0\.0\.1\r$/m, 'X-Real-IP is replaced');
 like($head, qr/^X-Forwarded-Proto: http\r$/m, 'X-Forwarded-Proto is set');
 like($head, qr{^GET /\?headers=1 HTTP/1\.1\r$}m,
     'the request line goes out as HTTP/1.1');
+
+# forwarded_headers = off, for a proxy behind another that sets them:
+# nothing added, and what the client sent goes on as it was.
+$r = http_get($plain, '/?headers=1');
+unlike($r->{body}, qr/^(X-Forwarded-For|X-Forwarded-Proto|X-Real-IP):/mi,
+    'forwarded_headers = off adds no X-Forwarded-For, -Proto or X-Real-IP');
+$r = http_request($plain, "GET /?headers=1 HTTP/1.1\r\nHost: x\r\n"
+    . "X-Forwarded-For: 10.1.1.1, 10.2.2.2\r\nX-Real-IP: 6.6.6.6\r\n"
+    . "X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n");
+$head = $r->{body};
+is(join('|', $head =~ /^(X-Forwarded-For: .*)\r$/mig),
+    'X-Forwarded-For: 10.1.1.1, 10.2.2.2',
+    'the client\'s X-Forwarded-For passes unchanged, once');
+is(join('|', $head =~ /^(X-Real-IP: .*)\r$/mig), 'X-Real-IP: 6.6.6.6',
+    'the client\'s X-Real-IP passes unchanged, once');
+is(join('|', $head =~ /^(X-Forwarded-Proto: .*)\r$/mig),
+    'X-Forwarded-Proto: https',
+    'the client\'s X-Forwarded-Proto passes unchanged, once');
 
 # HTTP/1.0 client: chunked response arrives raw and the connection closes.
 $r = http_request($port, "GET /?chunked=1&size=5000 HTTP/1.0\r\n\r\n");

@@ -1,17 +1,19 @@
 #!/usr/bin/perl
 # Routing through the real proxy: an exact 95/5 split, header and cookie
 # canary rules, route choice by host and path prefix, 404 without a
-# route, and keep-alive reuse of upstream connections.
+# route, routes bound to a listener served on that listener only, and
+# keep-alive reuse of upstream connections.
 
 use strict;
 use warnings;
-use Test::More tests => 14;
+use Test::More tests => 19;
 use Cutover::Test;
 
 my $blue = start_backend(name => 'blue');
 my $green = start_backend(name => 'green');
 my $api = start_backend(name => 'api');
 my $port = free_port();
+my $iport = free_port();
 
 my $cv = start_cutover(conf => <<"EOF");
 [global]
@@ -19,6 +21,9 @@ status_listen = off
 
 [listener web]
 bind = 127.0.0.1:$port
+
+[listener internal]
+bind = 127.0.0.1:$iport
 
 [pool blue]
 server = b1 127.0.0.1:@{[$blue->port]}
@@ -43,6 +48,18 @@ split = api 1
 
 [route wild]
 host = *.example.test
+split = green 1
+
+# Served on the internal listener only; another on both, by name.
+[route ops]
+listener = internal
+path_prefix = /ops/
+split = api 1
+
+[route both]
+listener = internal
+listener = web
+path_prefix = /both/
 split = green 1
 EOF
 
@@ -87,6 +104,22 @@ $r = http_request($port, "GET http://app.test/api/x HTTP/1.1\r\n"
     . "Host: app.test\r\nConnection: close\r\n\r\n");
 is($r->{headers}{'x-backend'}, 'api',
     'an absolute-form target routes by its own authority');
+
+# A route's listener key: an internal route is not reachable from the
+# public listener, while routes without the key are served on both.
+$r = http_get($iport, '/ops/x', Host => 'any.test');
+is($r->{headers}{'x-backend'}, 'api',
+    'a route bound to a listener is served there');
+$r = http_get($port, '/ops/x', Host => 'any.test');
+is($r->{status}, 404, 'and is not reachable from another listener (404)');
+is(scalar(grep { m{GET /ops/} } $api->requests), 1,
+    'the request on the other listener reached no server');
+$r = http_get($iport, '/', Host => 'app.test', 'X-Canary' => '1');
+is($r->{headers}{'x-backend'}, 'green',
+    'a route without listener is served on every listener');
+ok((http_get($port, '/both/x')->{headers}{'x-backend'} // '') eq 'green' &&
+    (http_get($iport, '/both/x')->{headers}{'x-backend'} // '') eq 'green',
+    'a route naming two listeners is served on both');
 
 # Upstream keep-alive: many client connections, few server connections.
 # Each worker keeps its own idle connections, and client connections are

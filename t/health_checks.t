@@ -5,8 +5,10 @@
 # never answers each take a server down after health_fall failures, with
 # the reason in the log; the check is a GET of health_path with the
 # server's Host header; a hanging check delays no proxied request; the
-# first checks of a pool are spread over health_interval; a reload keeps
-# the health of servers that did not change and checks new ones.
+# first checks of a pool are spread over health_interval; health_expect
+# decides which statuses pass, so a server whose answer leaves that range
+# at run time goes down and comes back once it is in it again; a reload
+# keeps the health of servers that did not change and checks new ones.
 
 use strict;
 use warnings;
@@ -18,11 +20,12 @@ use Time::HiRes qw(time sleep);
 
 use Cutover::Test;
 
-plan tests => 22;
+plan tests => 28;
 
 my $ok = start_backend(name => 'ok');
 my $bad = start_backend(name => 'bad', args => ['-H', '503']);
 my $slow = start_backend(name => 'slow', args => ['-D', '400']);
+my $exp = start_backend(name => 'exp');
 my $dead = free_port();
 # Accepts (the kernel completes handshakes on the backlog) and never
 # answers: the test takes the first check's connection to read its head.
@@ -69,6 +72,11 @@ health_interval = 3s
 health_timeout = 2s
 health_fall = 1
 
+# 301 would pass the default 200-399, not this range.
+[pool expect]
+server = exp1 127.0.0.1:${\ $exp->port}
+health_expect = 200-204
+$checks
 [pool spread]
 server = sp1 127.0.0.1:${\ $ok->port}
 server = sp2 127.0.0.1:${\ $ok->port}
@@ -79,7 +87,7 @@ health_interval = 800ms
 health_timeout = 100ms
 
 EOF
-	for my $p (qw(ok bad slow dead hang spread)) {
+	for my $p (qw(ok bad slow dead hang spread expect)) {
 		$text .= "[route $p]\npath_prefix = /$p\nsplit = $p 100\n\n";
 	}
 	return $text;
@@ -153,6 +161,24 @@ is(http_get($port, '/bad')->{status}, 200, 'and takes traffic again');
 $slow->control(health_delay => 0);
 ok($cut->wait_log(qr/pool slow: server slow1: up after 2 passed checks/),
     'a slow server that speeds up goes up again');
+
+# health_expect at run time: a redirect is outside 200-204, so the server
+# goes down; a 204 is inside, so it comes back.
+ok($cut->wait_log(qr/pool expect: server exp1: up after 2 passed checks/),
+    'a server answering within health_expect goes up');
+my $mk = $cut->log_mark;
+$exp->control(health => 301);
+ok($cut->wait_log(qr/pool expect: server exp1: down after 2 failed checks \(status 301\)/,
+    from => $mk), 'a health answer outside health_expect takes it down');
+is(http_get($port, '/expect')->{status}, 503, 'and it gets no traffic');
+$mk = $cut->log_mark;
+$exp->control(health => 204);
+ok($cut->wait_log(qr/pool expect: server exp1: up after 2 passed checks/,
+    from => $mk), 'a health answer within health_expect again brings it '
+    . 'back');
+$r = http_get($port, '/expect');
+is($r->{status}, 200, 'and it takes traffic again');
+is($r->{headers}{'x-backend'}, 'exp', 'from that server');
 
 # Reload with a new server in pool ok: known servers keep their state.
 my $mark = $cut->log_mark;

@@ -5,7 +5,9 @@
 # 502.  A request that reached a server is never replayed: a backend that
 # reads the request and resets gets the client a 502 and no other server
 # sees the request; a backend that accepts and resets at once has the
-# request retried only if the proxy had not sent it yet.
+# request retried only if the proxy had not sent it yet.  A server that
+# never completes the handshake is given up after connect_timeout: the
+# request is retried on another server, or gets a 504 without retries.
 
 use strict;
 use warnings;
@@ -13,13 +15,14 @@ use warnings;
 use Digest::SHA qw(sha1_hex);
 use IO::Select;
 use IO::Socket::INET;
-use Socket qw(SOL_SOCKET SO_LINGER);
+use Socket qw(AF_INET SOCK_STREAM SOL_SOCKET SO_LINGER inet_aton
+    pack_sockaddr_in unpack_sockaddr_in);
 use Test::More;
 use Time::HiRes qw(time sleep);
 
 use Cutover::Test;
 
-plan tests => 16;
+plan tests => 22;
 
 # Requests a backend served, leaving out health checks and /_control.
 sub hits {
@@ -36,6 +39,20 @@ my $good3 = start_backend(name => 'good3');
 my $dead = free_port();
 my $rst = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
     Proto => 'tcp', Listen => 16) or die "listen: $!\n";
+my $good4 = start_backend(name => 'good4');
+# A listener with a backlog of 0 whose queue holds one connection nobody
+# accepts: Linux drops the SYNs of further connections, so a connect to it
+# hangs (on loopback, no unroutable address needed).
+socket(my $full, AF_INET, SOCK_STREAM, 0) or die "socket: $!\n";
+bind($full, pack_sockaddr_in(0, inet_aton('127.0.0.1'))) or die "bind: $!\n";
+listen($full, 0) or die "listen: $!\n";
+my $fport = (unpack_sockaddr_in(getsockname($full)))[0];
+my $filler = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+    PeerPort => $fport, Proto => 'tcp', Timeout => 2);
+my $probe = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+    PeerPort => $fport, Proto => 'tcp', Timeout => 0.5);
+my $hangs = $filler && !$probe;
+close $probe if $probe;
 my $port = free_port();
 
 my $cut = start_cutover(conf => <<"EOF");
@@ -81,6 +98,28 @@ server = good3 127.0.0.1:${\ $good3->port}
 keepalive = 0
 retries = 1
 breaker_failures = 1000
+
+# Its first server never completes a connect.
+[pool slowc]
+server = stuck 127.0.0.1:$fport
+server = good4 127.0.0.1:${\ $good4->port}
+connect_timeout = 300ms
+retries = 1
+breaker_failures = 1000
+
+[pool stuck]
+server = stuck 127.0.0.1:$fport
+connect_timeout = 300ms
+retries = 0
+breaker_failures = 1000
+
+[route slowc]
+path_prefix = /slowc
+split = slowc 100
+
+[route stuck]
+path_prefix = /stuck
+split = stuck 100
 
 [route two]
 path_prefix = /two
@@ -163,5 +202,36 @@ if ($retried) {
 }
 is(hits($good3), $retried ? 1 : 0, 'the other server saw the request only '
     . 'if it was retried');
+
+# connect_timeout: the connect is given up after 300 ms, not the default
+# 2 s, then retried on the other server, or answered 504 without retries.
+SKIP: {
+	skip('a loopback connect to a full backlog does not hang here', 6)
+	    unless $hangs;
+	$mark = $cut->log_mark;
+	my ($max, @st) = (0);
+	for (1 .. 2) {
+		my $t = time;
+		$r = http_get($port, '/slowc');
+		push @st, ($r->{status} // 0) . ' ' .
+		    ($r->{headers}{'x-backend'} // '-');
+		$max = time - $t if time - $t > $max;
+	}
+	is("@st", '200 good4 200 good4', 'a request to a server that does '
+	    . 'not accept is retried on the other server');
+	ok($max >= 0.25 && $max < 1.5, 'after about connect_timeout ('
+	    . sprintf('%.3f', $max) . ' s)');
+	like(substr($cut->log, $mark),
+	    qr/pool slowc, server stuck, client [^:]+: connect_timeout/,
+	    'the log names the server and connect_timeout');
+	my $t = time;
+	$r = http_get($port, '/stuck');
+	my $dt = time - $t;
+	is($r->{status}, 504, 'without retries the client gets 504');
+	ok($dt >= 0.25 && $dt < 1.5, 'after about connect_timeout ('
+	    . sprintf('%.3f', $dt) . ' s)');
+	like($r->{body} // '', qr/504/, 'with a short body');
+}
+close $filler if $filler;
 
 $cut->stop;

@@ -1113,7 +1113,24 @@ admin_server_stop(struct pool *p, struct server *s)
 	breaker_stop(&view);
 }
 
-/* Frees retired servers whose generation only we still hold. */
+/* Returns how many retired servers hold a reference to conf. */
+static int
+admin_retired_refs(const struct conf *conf)
+{
+	struct admin_retired	*r;
+	int			 n = 0;
+
+	for (r = admin_retired; r != NULL; r = r->next)
+		if (r->conf == conf)
+			n++;
+	return (n);
+}
+
+/*
+ * Frees retired servers whose generation only we still hold.  Each
+ * server deleted from a generation holds a reference of its own, so the
+ * generation is ours once its count is down to those.
+ */
 static void
 admin_sweep_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
@@ -1122,7 +1139,8 @@ admin_sweep_cb_locked(evutil_socket_t fd, short what, void *arg)
 
 	while ((r = *rp) != NULL) {
 		if (r->conf == cutover.conf ||
-		    __atomic_load_n(&r->conf->refcnt, __ATOMIC_ACQUIRE) > 1) {
+		    __atomic_load_n(&r->conf->refcnt, __ATOMIC_ACQUIRE) >
+		    admin_retired_refs(r->conf)) {
 			rp = &r->next;
 			continue;
 		}

@@ -1533,8 +1533,12 @@ admin_event_cb_locked(struct bufferevent *bev, short what, void *arg)
 			line = xmalloc(len + 1);
 			evbuffer_remove(in, line, len);
 			line[len] = '\0';
-			if (memchr(line, '\0', len) == NULL)
+			if (memchr(line, '\0', len) == NULL) {
+				/* As admin_read_cb_locked(): no final CR. */
+				if (line[len - 1] == '\r')
+					line[len - 1] = '\0';
 				admin_dispatch(c, line);
+			}
 			free(line);
 		}
 		if (c->waiting) {

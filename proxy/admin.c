@@ -707,6 +707,7 @@ admin_show_metrics(struct admin_req *req)
 {
 	struct evbuffer	*tmp, *one, *b = req->out;
 	char		*line, *help = NULL;
+	const char	*type;
 	size_t		 len;
 	int		 family = 0, sample = 0;
 
@@ -731,12 +732,13 @@ admin_show_metrics(struct admin_req *req)
 			continue;
 		} else if (strncmp(line, "# TYPE ", 7) == 0) {
 			len = strcspn(line + 7, " ");
+			type = line[7 + len] == ' ' ? line + 8 + len : "";
 			line[7 + len] = '\0';
 			evbuffer_add_printf(b, "%s{\"name\":", family++ ?
 			    "]}," : "");
 			admin_json_str(b, line + 7);
 			evbuffer_add(b, ",\"type\":", 8);
-			admin_json_str(b, line + 8 + len);
+			admin_json_str(b, type);
 			evbuffer_add(b, ",\"help\":", 8);
 			/* "# HELP name text", for this family. */
 			admin_json_str(b, help != NULL && strncmp(help + 7,

@@ -1153,8 +1153,9 @@ session_write_request_head(struct session *s, const char *buf,
 
 	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
 	    &path, &pathlen);
+	/* RFC 9112 3.2.4: "OPTIONS http://h" asks about the server: "*". */
 	if (pathlen == 0) {
-		path = "/";
+		path = m->method == HTTP_OPTIONS ? "*" : "/";
 		pathlen = 1;
 	}
 	/*
@@ -1700,16 +1701,19 @@ session_pump_request(struct session *s)
 	r = session_relay_body(in, bufferevent_get_output(s->up->bev),
 	    s->req_body, &s->req_left, &s->req_chunk, s->req_body ==
 	    BODY_CHUNKED, &s->req_bytes);
-	if (s->req_bytes != before && !s->resp_started) {
+	if (s->req_bytes != before && !s->resp_head_done) {
 		/*
 		 * response_timeout runs from the last body byte passed on,
 		 * not from the head: an upload that moves is never a 504,
-		 * one the server stops taking still is.
+		 * one the server stops taking still is.  Interim answers
+		 * (100, 103) leave the wait for the final one as it was.
 		 */
 		tv.tv_sec = s->pool->response_timeout / 1000;
 		tv.tv_usec = (s->pool->response_timeout % 1000) * 1000;
 		bufferevent_set_timeouts(s->up->bev, &tv, NULL);
-		session_timer(s, TIMER_RESPONSE, s->pool->response_timeout);
+		if (!s->resp_started)
+			session_timer(s, TIMER_RESPONSE,
+			    s->pool->response_timeout);
 	}
 	if (r == -1)
 		return (session_error(s, 400, s->req_chunk.error ?
@@ -1835,11 +1839,6 @@ session_response_head(struct session *s)
 	size_t			 len = evbuffer_get_length(uin);
 	const char		*buf;
 
-	/* Interim heads go to the client only as fast as it takes them. */
-	if (evbuffer_get_length(cout) >= RELAY_HIGH) {
-		bufferevent_enable(s->cbev, EV_WRITE);
-		return (0);
-	}
 	lim.max_header_size = s->conf->max_header_size;
 	lim.max_uri_size = s->conf->max_uri_size;
 	if (len > lim.max_header_size + 1)
@@ -1916,6 +1915,16 @@ session_pump_response(struct session *s)
 	while (!s->resp_head_done) {
 		if (evbuffer_get_length(uin) == 0)
 			return (s->up_eof ? session_up_gone(s) : 0);
+		/*
+		 * Interim heads go to the client only as fast as it takes
+		 * them; the client's write callback comes back here.  Not a
+		 * head cut short, even if the server has closed since.
+		 */
+		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) >=
+		    RELAY_HIGH) {
+			bufferevent_enable(s->cbev, EV_WRITE);
+			return (0);
+		}
 		if ((r = session_response_head(s)) == -1)
 			return (-1);
 		if (r == 0)

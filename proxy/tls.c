@@ -304,27 +304,40 @@ tls_ctx_use_cert(SSL_CTX *ctx, const char *cert, const char *key,
 }
 
 /*
- * The session ID context, which a session must match to be resumed: the
- * listener's name and tls_client_ca, hashed to fit OpenSSL's 32 bytes.
- * So a ticket from one listener does not resume on another, and a
- * session made without a client certificate does not resume where one
- * is now required.
+ * The session ID context, which a session must match to be resumed: a
+ * hash of the listener's name and of what its tls_client_ca file holds,
+ * to fit OpenSSL's 32 bytes.  So a ticket from one listener does not
+ * resume on another, and a session made without a client certificate,
+ * or with one from a CA since replaced, does not resume where one from
+ * the CAs now in the file is required: ticket keys outlive reloads.  A
+ * file that cannot be read fails the load of the CAs just after.
  */
 static void
 tls_server_sid_ctx(SSL_CTX *ctx, const char *id, const char *client_ca)
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned char	 md[EVP_MAX_MD_SIZE], buf[4096];
 	unsigned int	 mdlen = 0;
-	char		*s;
+	EVP_MD_CTX	*h;
+	size_t		 n;
+	FILE		*f;
+	int		 ok;
 
-	s = xasprintf("listener %s client_ca %s", id,
-	    client_ca != NULL ? client_ca : "-");
-	if (EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	if ((h = EVP_MD_CTX_new()) == NULL)
+		fatal("tls: cannot hash: %s", tls_reason());
+	ok = EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(h, "listener", 9) == 1 &&
+	    EVP_DigestUpdate(h, id, strlen(id) + 1) == 1;
+	if (client_ca != NULL && (f = fopen(client_ca, "rb")) != NULL) {
+		while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0)
+			ok = EVP_DigestUpdate(h, buf, n) == 1;
+		fclose(f);
+	}
+	if (!ok || EVP_DigestFinal_ex(h, md, &mdlen) != 1 ||
 	    mdlen > SSL_MAX_SID_CTX_LENGTH ||
 	    SSL_CTX_set_session_id_context(ctx, md, mdlen) != 1)
 		fatal("tls: cannot set a session ID context: %s",
 		    tls_reason());
-	free(s);
+	EVP_MD_CTX_free(h);
 }
 
 /*
@@ -391,6 +404,31 @@ tls_ctx_issuer(SSL_CTX *ctx, X509 *leaf)
 }
 
 /*
+ * Checks the response's signature: by the issuer itself, or by a
+ * responder certificate the response carries and the issuer signed.
+ */
+static int
+tls_ocsp_verify(OCSP_BASICRESP *basic, X509 *issuer)
+{
+	STACK_OF(X509)	*certs;
+	X509_STORE	*st;
+	int		 ok = 0;
+
+	if ((st = X509_STORE_new()) == NULL ||
+	    (certs = sk_X509_new_null()) == NULL) {
+		X509_STORE_free(st);
+		return (-1);
+	}
+	if (X509_STORE_add_cert(st, issuer) == 1 &&
+	    X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN) == 1 &&
+	    sk_X509_push(certs, issuer) > 0)
+		ok = OCSP_basic_verify(basic, certs, st, OCSP_TRUSTOTHER) == 1;
+	sk_X509_free(certs);
+	X509_STORE_free(st);
+	return (ok ? 0 : -1);
+}
+
+/*
  * tls_ocsp_stapling: reads the DER OCSP response in CERT.ocsp, checks
  * that it answers for this certificate, says "good" and is current, and
  * keeps it on the context for tls_ocsp_status_cb().  The response is
@@ -431,6 +469,9 @@ tls_ctx_ocsp(SSL_CTX *ctx, const char *cert, struct tls_ctx_error *err)
 		    "certificate to match it against");
 	else if ((resp = d2i_OCSP_RESPONSE(NULL, &p, len)) == NULL)
 		why = xasprintf("not a DER OCSP response: %s", tls_reason());
+	else if (p - der != len)
+		why = xasprintf("%ld bytes after the response",
+		    len - (long)(p - der));
 	else if ((status = OCSP_response_status(resp)) !=
 	    OCSP_RESPONSE_STATUS_SUCCESSFUL)
 		why = xasprintf("the responder answered \"%s\"",
@@ -438,6 +479,9 @@ tls_ctx_ocsp(SSL_CTX *ctx, const char *cert, struct tls_ctx_error *err)
 	else if ((basic = OCSP_response_get1_basic(resp)) == NULL ||
 	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL)
 		why = xasprintf("cannot read it: %s", tls_reason());
+	else if (tls_ocsp_verify(basic, issuer) == -1)
+		why = xasprintf("its signature does not check out against the "
+		    "issuer: %s", tls_reason());
 	else if (OCSP_resp_find_status(basic, id, &status, &reason, NULL,
 	    &thisupd, &nextupd) != 1)
 		why = xstrdup("it is not about this certificate");
@@ -449,9 +493,9 @@ tls_ctx_ocsp(SSL_CTX *ctx, const char *cert, struct tls_ctx_error *err)
 		ERR_clear_error();
 	} else {
 		o = xcalloc(1, sizeof *o);
-		o->der = der;
 		o->len = (size_t)len;
-		der = NULL;
+		o->der = xmalloc(o->len);
+		memcpy(o->der, der, o->len);
 		if (nextupd != NULL && ASN1_TIME_to_tm(nextupd, &tm) == 1)
 			o->next_update = timegm(&tm);
 		if (SSL_CTX_set_ex_data(ctx, tls_ocsp_index, o) != 1)

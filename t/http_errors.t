@@ -6,7 +6,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 40;
+use Test::More tests => 41;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -125,17 +125,24 @@ ok(Time::HiRes::time() - $t0 < 2, 'answered after the timeout, not later');
 like($cv->log, qr/504: response_timeout/, 'the log says response_timeout');
 
 # An upload that keeps moving outlasts response_timeout: the wait for
-# the answer starts from the last body byte, not from the head.
-$c = http_client($port);
-$c->send("POST /?echo=count HTTP/1.1\r\nHost: x\r\n"
-    . "Content-Length: 500\r\n\r\n");
-for my $i (0 .. 9) {
-	Time::HiRes::sleep(0.1);
-	$c->send('a' x 50);
+# the answer starts from the last body byte, not from the head.  Sends
+# 500 bytes in ten steps 100 ms apart; returns the response.
+sub slow_upload {
+	my ($query) = @_;
+	my $c = http_client($port);
+	$c->send("POST /?echo=count$query HTTP/1.1\r\nHost: x\r\n"
+	    . "Content-Length: 500\r\n\r\n");
+	for my $i (0 .. 9) {
+		Time::HiRes::sleep(0.1);
+		$c->send('a' x 50);
+	}
+	return $c->response(timeout => 3);
 }
-$r = $c->response(timeout => 3);
-is($r->{status}, 200,
+is(slow_upload('')->{status}, 200,
     'an upload of 1 s in steps of 100 ms, response_timeout 300 ms: 200');
+# The same after the server sent an interim answer: still moving.
+$r = slow_upload('&interim=103');
+is($r->{status}, 200, '... and after a 103 from the server: 200');
 
 # The server dies in the middle of the body.
 $c = http_client($port);

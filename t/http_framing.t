@@ -7,7 +7,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 56;
+use Test::More tests => 58;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -220,3 +220,33 @@ is($r->{headers}{'x-backend'}, 'blue', 'OPTIONS * reaches the server');
 $r = http_request($port, "CONNECT 127.0.0.1:${\ $be->port} HTTP/1.1\r\n"
     . "Host: 127.0.0.1\r\n\r\n");
 is($r->{status}, 501, 'CONNECT gets 501');
+
+# OPTIONS in absolute-form without a path asks about the server: "*"
+# (RFC 9112 3.2.4).
+my $star = grep { /OPTIONS \*$/ } $be->requests;
+$r = http_request($port, "OPTIONS http://x HTTP/1.1\r\nHost: x\r\n\r\n");
+ok($r->{status} == 200 && grep({ /OPTIONS \*$/ } $be->requests) == $star + 1,
+    'OPTIONS http://x goes on as OPTIONS *');
+
+# A slow client behind a flood of 1xx from a server that then closes:
+# waiting for the client is not a head cut short.
+{
+	use Socket qw(SOL_SOCKET SO_RCVBUF sockaddr_in inet_aton);
+	my $s = IO::Socket::INET->new(Proto => 'tcp') or die;
+	setsockopt($s, SOL_SOCKET, SO_RCVBUF, pack('i', 4096)) or die;
+	connect($s, sockaddr_in($port, inet_aton('127.0.0.1'))) or die;
+	syswrite($s, "GET /?interim=103&interims=200000&close=1&size=5 "
+	    . "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	sleep(1);
+	my ($data, $t0) = ('', time);
+	while (time - $t0 < 60) {
+		my $n = sysread($s, my $buf, 4096) or last;
+		$data .= $buf;
+		select(undef, undef, undef, 0.001);
+	}
+	my @st = $data =~ /^HTTP\/1\.1 (\d\d\d)/mg;
+	ok(@st == 200001 && $st[-1] eq '200' && $data =~ /abcde\z/,
+	    'a slow client gets 200,000 interim answers, then the 200 of a '
+	    . 'server that closed long before') or diag("statuses: "
+	    . scalar(@st) . ", last $st[-1]");
+}

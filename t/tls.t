@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 87;
+plan tests => 92;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -55,7 +55,8 @@ cert('client', 'pool client', 'DNS:cutover.client');
 # OCSP responses from the test CA, in NAME-chain.pem.ocsp next to a chain
 # file (certificate, CA, key) for tls_ocsp_stapling: good, or revoked.
 sub ocsp {
-	my ($name, $revoked) = @_;
+	my ($name, $revoked, $signer) = @_;
+	$signer //= 'ca';
 	system("cat $dir/$name.crt $dir/ca.crt $dir/$name.key > " .
 	    "$dir/$name-chain.pem") == 0 or die;
 	my $serial = `openssl x509 -in $dir/$name.crt -noout -serial`;
@@ -69,8 +70,8 @@ sub ocsp {
 	close $fh;
 	openssl("ocsp -issuer $dir/ca.crt -cert $dir/$name.crt -no_nonce " .
 	    "-reqout $dir/$name.req");
-	openssl("ocsp -index $dir/$name.index -rsigner $dir/ca.crt " .
-	    "-rkey $dir/ca.key -CA $dir/ca.crt -reqin $dir/$name.req " .
+	openssl("ocsp -index $dir/$name.index -rsigner $dir/$signer.crt " .
+	    "-rkey $dir/$signer.key -CA $dir/ca.crt -reqin $dir/$name.req " .
 	    "-respout $dir/$name-chain.pem.ocsp -ndays 1");
 }
 ocsp('front');
@@ -82,6 +83,9 @@ openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .
 openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .
     "-keyout $dir/rogue.key -out $dir/rogue.crt -days 2 -subj '/CN=rogue' " .
     "-CA $dir/rogue-ca.crt -CAkey $dir/rogue-ca.key");
+system("cp $dir/ca.crt $dir/clients.pem") == 0 or die;
+# A response the wrong CA signed.
+ocsp('front2', 0, 'rogue-ca');
 # A key of another certificate: must not load with front.crt.
 openssl("genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 " .
     "-out $dir/other.key");
@@ -127,11 +131,12 @@ bind = 127.0.0.1:$oport
 tls_cert = $dir/front-chain.pem
 tls_ocsp_stapling = on
 
-# Clients must show a certificate from the test CA.
+# Clients must show a certificate from the test CA (a copy of it, which
+# a test replaces).
 [listener mtls]
 bind = 127.0.0.1:$mport
 tls_cert = $dir/$cert.pem
-tls_client_ca = $dir/ca.crt
+tls_client_ca = $dir/clients.pem
 
 [pool plain]
 server = p1 127.0.0.1:${\ $plain->port}
@@ -625,6 +630,29 @@ is($r->{status}, undef,
 # more from the web listener for the reload below.
 ticketed();
 
+# The CAs in tls_client_ca replaced in place, then a reload: a session
+# made with a certificate from the old CA no longer resumes.
+open(my $rq, '>', "$dir/get.req") or die;
+print $rq "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+close $rq;
+my $sc = "openssl s_client -connect 127.0.0.1:$mport -CAfile $dir/ca.crt " .
+    "-ign_eof";
+my $o = `$sc -cert $dir/client.crt -key $dir/client.key \\
+    -sess_out $dir/mtls.sess < $dir/get.req 2>&1`;
+# (s_client's own output may run into the response: no anchor.)
+like($o, qr{HTTP/1\.1 200}, 'a client with its certificate; its session '
+    . 'saved');
+system("cp $dir/rogue-ca.crt $dir/clients.pem") == 0 or die;
+$mark = $cut->log_mark;
+$cut->reload;
+ok($cut->wait_log(qr/config reloaded/, from => $mark),
+    'a reload with other CAs in the same tls_client_ca file');
+$o = `$sc -sess_in $dir/mtls.sess < $dir/get.req 2>&1`;
+unlike($o, qr{HTTP/1\.1 200},
+    'the session from before, without a certificate, is not served')
+    or diag(join("\n", grep { /Reused|New,|HTTP/ } split /\n/, $o));
+system("cp $dir/ca.crt $dir/clients.pem") == 0 or die;
+
 # OCSP stapling: a client that asks for the certificate's status gets
 # the response read from the file.
 my $st = `echo | openssl s_client -connect 127.0.0.1:$oport -status \\
@@ -725,6 +753,8 @@ bind = 127.0.0.1:$oport
 tls_cert = $dir/front.pem
 tls_cert = $dir/other-chain.pem
 tls_cert = $dir/back-ca.pem
+tls_cert = $dir/front2-chain.pem
+tls_cert = $dir/front-trail.pem
 tls_ocsp_stapling = on
 
 [route r]
@@ -733,6 +763,10 @@ EOF
 # The back certificate with its issuer, and front's response.
 system("cat $dir/back.crt $dir/ca.crt $dir/back.key > $dir/back-ca.pem && " .
     "cp $dir/front-chain.pem.ocsp $dir/back-ca.pem.ocsp") == 0 or die;
+# A good response with bytes after it.
+system("cp $dir/front-chain.pem $dir/front-trail.pem && " .
+    "(cat $dir/front-chain.pem.ocsp; echo junk) > $dir/front-trail.pem.ocsp")
+    == 0 or die;
 my $run = Cutover::Test::run_cutover('-t', '-c', $bad);
 my $out = $run->{all};
 is($run->{status}, 1, 'cutover -t refuses unusable TLS files');
@@ -752,3 +786,7 @@ like($out, qr/\Q$bad\E:24: listener ocsp: tls_ocsp_stapling: \S+other-chain\.pem
     'a response saying revoked');
 like($out, qr/\Q$bad\E:25: listener ocsp: tls_ocsp_stapling: \S+back-ca\.pem\.ocsp: it is not about this certificate/,
     'a response about another certificate');
+like($out, qr/\Q$bad\E:26: listener ocsp: tls_ocsp_stapling: \S+front2-chain\.pem\.ocsp: its signature does not check out/,
+    'a response signed by another CA');
+like($out, qr/\Q$bad\E:27: listener ocsp: tls_ocsp_stapling: \S+front-trail\.pem\.ocsp: 5 bytes after the response/,
+    'a response with bytes after it');

@@ -755,12 +755,10 @@ http_head_done(struct http_msg *msg, const char *buf)
 			return (http_fail(msg, 400, "missing host"));
 	} else if (msg->flags & HTTP_F_HAS_TE) {
 		/*
-		 * The server may apply another coding only if the request's
-		 * TE asked for it, and TE, hop-by-hop, is never forwarded.
+		 * HTTP_F_TE_OTHER: the caller refuses a body in a coding
+		 * other than chunked (a response to HEAD, a 204 or a 304
+		 * has none).
 		 */
-		if (msg->flags & HTTP_F_TE_OTHER)
-			return (http_fail(msg, 502,
-			    "transfer coding other than chunked"));
 		/* RFC 9112 6.3: TE wins, and the connection is suspect. */
 		if (msg->flags & HTTP_F_HAS_CL)
 			msg->flags |= HTTP_F_CL_AND_TE;

@@ -61,7 +61,9 @@ struct http_header {
 #define HTTP_F_EXPECT_CONTINUE	0x040	/* Expect: 100-continue */
 #define HTTP_F_HAS_TE		0x080	/* a Transfer-Encoding header */
 #define HTTP_F_CL_REPEATED	0x100	/* Content-Length given twice: forward one */
-#define HTTP_F_TE_OTHER		0x200	/* a transfer coding other than chunked */
+#define HTTP_F_TE_OTHER		0x200	/* a transfer coding other than chunked:
+					   a request is refused, a response
+					   left to the caller */
 #define HTTP_F_CL_AND_TE	0x400	/* a response with both: TE wins */
 
 struct http_limits {

@@ -1879,6 +1879,17 @@ session_response_head(struct session *s)
 		http_msg_init(s->resp, 0);
 		return (1);
 	}
+	/*
+	 * The server may apply another coding only if the request's TE
+	 * asked for it, and TE, hop-by-hop, is never forwarded: such a
+	 * body cannot be passed on as what it is.
+	 */
+	if ((s->resp->flags & HTTP_F_TE_OTHER) && !s->is_head &&
+	    s->resp->status != 204 && s->resp->status != 304) {
+		session_server_end(s, POOL_BROKEN);
+		return (session_error(s, 502, "transfer coding other than "
+		    "chunked"));
+	}
 	s->resp_head_done = 1;
 	if (s->head_in_input) {
 		evbuffer_drain(bufferevent_get_input(s->cbev),

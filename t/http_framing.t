@@ -7,7 +7,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 58;
+use Test::More tests => 59;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -156,6 +156,10 @@ $r = http_request($port, "POST /?n=gzip HTTP/1.1\r\nHost: x\r\n"
 is($r->{status}, 501, 'a request with gzip, chunked gets 501');
 $r = http_get($port, '/?bad=4');
 is($r->{status}, 502, 'a response with Transfer-Encoding: gzip gets 502');
+$r = http_request($port, "HEAD /?bad=4 HTTP/1.1\r\nHost: x\r\n\r\n");
+ok($r->{status} == 200 && !exists $r->{headers}{'transfer-encoding'},
+    'but not when it has no body: a HEAD gets 200, without the header')
+    or diag(explain($r));
 
 # The request target: what browsers send unencoded passes as it is; a
 # fragment, a quote or a broken %-escape in the path does not.

@@ -1148,7 +1148,7 @@ session_write_request_head(struct session *s, const char *buf,
 	size_t				 hostlen, pathlen, need, off = 0;
 	struct evbuffer_iovec		 v;
 	char				*p;
-	unsigned			 i;
+	unsigned			 i, drop;
 	int				 fwd = s->lc->forwarded_headers;
 
 	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
@@ -1185,27 +1185,25 @@ session_write_request_head(struct session *s, const char *buf,
 		PUT(host, hostlen);
 		PUTS("\r\n");
 	}
+	/* Fields written anew below, or not at all. */
+	drop = HTTP_HDR_HOP | (host != NULL ? HTTP_HDR_HOST : 0) |
+	    (fwd ? HTTP_HDR_XFWD : 0) |
+	    (m->flags & HTTP_F_CL_REPEATED ? HTTP_HDR_CL : 0);
 	for (i = 0; i < m->nheaders; i++) {
 		h = &m->headers[i];
-		if ((h->flags & HTTP_HDR_HOST) && host != NULL)
-			continue;
 		if (h->flags & HTTP_HDR_XFF && fwd) {
 			xff = h;
 			continue;
 		}
-		if (h->flags & HTTP_HDR_XFWD && fwd)
-			continue;
+		/* Hop-by-hop, but kept for the tunnel. */
 		if (s->upgrade && http_header_is(m, buf, h, "upgrade")) {
 			upg = h;
 			continue;
 		}
-		if (h->flags & HTTP_HDR_HOP)
+		if (h->flags & drop)
 			continue;
 		if ((m->flags & HTTP_F_EXPECT_CONTINUE) &&
 		    http_header_is(m, buf, h, "expect"))
-			continue;
-		if ((h->flags & HTTP_HDR_CL) &&
-		    (m->flags & HTTP_F_CL_REPEATED))
 			continue;
 		PUT(buf + h->name_off, h->name_len);
 		PUTS(": ");
@@ -1254,6 +1252,14 @@ session_write_response_head(struct session *s, const char *buf,
 	char				*p, num[64];
 	unsigned			 i;
 	int				 n, tunnel = m->status == 101;
+	/*
+	 * Content-Length: none on a 204 (RFC 9110 8.6) or beside
+	 * Transfer-Encoding; one field for a value given several times.
+	 */
+	int				 drop_cl = (m->flags & HTTP_F_HAS_TE) ||
+					    m->status == 204;
+	int				 one_cl = !drop_cl &&
+					    (m->flags & HTTP_F_CL_REPEATED);
 
 	need = m->head_len + 256 + (s->route && s->route->sticky_name ?
 	    s->route->sticky_name_len : 0);
@@ -1276,9 +1282,7 @@ session_write_response_head(struct session *s, const char *buf,
 			/* RFC 9110 7.8: the 101 keeps them. */
 		} else if (h->flags & HTTP_HDR_HOP)
 			continue;
-		/* None on a 204 (RFC 9110 8.6), nor a second one. */
-		if ((h->flags & HTTP_HDR_CL) && ((m->flags &
-		    (HTTP_F_HAS_TE | HTTP_F_CL_REPEATED)) || m->status == 204))
+		if ((h->flags & HTTP_HDR_CL) && (drop_cl || one_cl))
 			continue;
 		PUT(buf + h->name_off, h->name_len);
 		PUTS(": ");
@@ -1287,8 +1291,7 @@ session_write_response_head(struct session *s, const char *buf,
 	}
 	if (s->resp_out_chunked)
 		PUTS("Transfer-Encoding: chunked\r\n");
-	else if ((m->flags & (HTTP_F_HAS_TE | HTTP_F_CL_REPEATED)) ==
-	    HTTP_F_CL_REPEATED && m->status != 204)
+	else if (one_cl)
 		off += session_put_length(p + off, m->content_length);
 	if (!tunnel && m->status >= 200) {
 		if (!s->keepalive)
@@ -1879,17 +1882,6 @@ session_response_head(struct session *s)
 		http_msg_init(s->resp, 0);
 		return (1);
 	}
-	/*
-	 * The server may apply another coding only if the request's TE
-	 * asked for it, and TE, hop-by-hop, is never forwarded: such a
-	 * body cannot be passed on as what it is.
-	 */
-	if ((s->resp->flags & HTTP_F_TE_OTHER) && !s->is_head &&
-	    s->resp->status != 204 && s->resp->status != 304) {
-		session_server_end(s, POOL_BROKEN);
-		return (session_error(s, 502, "transfer coding other than "
-		    "chunked"));
-	}
 	s->resp_head_done = 1;
 	if (s->head_in_input) {
 		evbuffer_drain(bufferevent_get_input(s->cbev),
@@ -1897,6 +1889,16 @@ session_response_head(struct session *s)
 		s->head_in_input = 0;
 	}
 	session_response_framing(s);
+	/*
+	 * The server may apply another coding only if the request's TE
+	 * asked for it, and TE, hop-by-hop, is never forwarded: such a
+	 * body cannot be passed on as what it is.
+	 */
+	if ((s->resp->flags & HTTP_F_TE_OTHER) && s->resp_body != BODY_NONE) {
+		session_server_end(s, POOL_BROKEN);
+		return (session_error(s, 502, "transfer coding other than "
+		    "chunked"));
+	}
 	s->status = s->resp->status;
 	session_write_response_head(s, buf, cout);
 	s->resp_head_sent = 1;

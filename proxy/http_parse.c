@@ -486,7 +486,8 @@ http_target_check(const struct http_msg *msg, const char *buf)
 		return (NULL);
 	}
 	if (t[0] == '/')
-		return (http_path_check(t, n));
+		return ((msg->flags & HTTP_F_TARGET_MIXED) == 0 ? NULL :
+		    http_path_check(t, n));
 	if (n == 1 && t[0] == '*') {
 		if (msg->method != HTTP_OPTIONS)
 			return ("asterisk-form only for options");
@@ -849,11 +850,17 @@ http_head_target(struct http_msg *msg, const char *buf, size_t end,
 
 	if (limits != NULL && limits->max_uri_size != 0)
 		max = limits->max_uri_size;
+	/*
+	 * One pass: a target of pchar, "/" and "?" alone, the common case,
+	 * needs no second look at its bytes in http_target_check().
+	 */
 	for (; pos < end && HTTP_IS_VCHAR(buf[pos]); pos++) {
 		if (pos - msg->target_off >= max) {
 			msg->pos = pos;
 			return (http_fail(msg, 414, "target too long"));
 		}
+		if (!HTTP_IS_PATH(buf[pos]))
+			msg->flags |= HTTP_F_TARGET_MIXED;
 	}
 	msg->pos = pos;
 	if (pos == end)

@@ -65,6 +65,8 @@ struct http_header {
 					   a request is refused, a response
 					   left to the caller */
 #define HTTP_F_CL_AND_TE	0x400	/* a response with both: TE wins */
+#define HTTP_F_TARGET_MIXED	0x800	/* the target has bytes other than
+					   pchar, "/" and "?" (parser's own) */
 
 struct http_limits {
 	size_t		max_header_size;	/* whole head; beyond: 431 */

@@ -138,6 +138,8 @@ static void	conf_global_status_listen(struct conf_parse *, const char *,
 		    const char *);
 static void	conf_global_batch_wait(struct conf_parse *, const char *,
 		    const char *);
+static void	conf_global_tls_ticket_rotate(struct conf_parse *,
+		    const char *, const char *);
 static void	conf_global_busy_poll(struct conf_parse *, const char *,
 		    const char *);
 static void	conf_global_workers(struct conf_parse *, const char *,
@@ -203,6 +205,8 @@ static const struct conf_key conf_global_keys[] = {
 	{ "workers", CONF_T_FN, 0, 0, 0, 0, conf_global_workers },
 	{ "batch_wait", CONF_T_FN, 0, 0, 0, 0, conf_global_batch_wait },
 	{ "busy_poll", CONF_T_FN, 0, 0, 0, 0, conf_global_busy_poll },
+	{ "tls_ticket_rotate", CONF_T_FN, 0, 0, 0, 0,
+	    conf_global_tls_ticket_rotate },
 	{ "max_connections", CONF_T_INT, G(max_connections), 1, 10000000, 0,
 	    NULL },
 	{ "access_log", CONF_T_FN, 0, 0, 0, 0, conf_global_access_log },
@@ -985,6 +989,27 @@ conf_global_busy_poll(struct conf_parse *p, const char *key,
     const char *value)
 {
 	conf_global_short_wait(p, key, value, &p->conf->busy_poll);
+}
+
+/* tls_ticket_rotate: a duration from 1s to 24h, or off. */
+static void
+conf_global_tls_ticket_rotate(struct conf_parse *p, const char *key,
+    const char *value)
+{
+	const char	*errstr;
+	long		 ms;
+
+	if (strcmp(value, "off") == 0) {
+		p->conf->tls_ticket_rotate = 0;
+		return;
+	}
+	if ((errstr = conf_duration(value, &ms)) != NULL)
+		conf_key_error(p, key, "%s \"%s\" (a duration or off)", errstr,
+		    value);
+	else if (ms < 1000 || ms > 24 * 60 * 60 * 1000L)
+		conf_key_error(p, key, "%s out of range 1s-24h", value);
+	else
+		p->conf->tls_ticket_rotate = ms;
 }
 
 /*
@@ -1786,6 +1811,7 @@ conf_new(const char *path)
 	(void)conf_addr(c->status_listen, &c->status_addr, &c->status_addrlen);
 	c->workers = 1;
 	c->busy_poll = CONF_BUSY_POLL;
+	c->tls_ticket_rotate = 60 * 60 * 1000;
 	c->max_connections = 10000;
 	c->log_level = LOG_LEVEL_INFO;
 	c->client_header_timeout = 10 * 1000;

@@ -228,6 +228,7 @@ struct conf {
 	int			 workers;
 	long			 batch_wait;	/* microseconds; 0: off */
 	long			 busy_poll;	/* microseconds; 0: off */
+	long			 tls_ticket_rotate; /* ms; 0: off */
 	int			 max_connections;
 	char			*access_log;	/* NULL when off */
 	int			 access_log_json;

@@ -27,6 +27,7 @@
 #include "session.h"
 #include "state.h"
 #include "status.h"
+#include "tls.h"
 #include "upstream.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -167,6 +168,7 @@ main_reload_apply(struct conf *conf, struct conf_errors *errs)
 	status_reload(cutover.base, conf);
 	rollout_reload(conf);
 	metrics_reload(1);
+	tls_ticket_rotate(conf->tls_ticket_rotate);
 
 	if (log_open(conf->error_log, conf->log_level) == -1)
 		log_error("error_log %s: %s", conf->error_log,
@@ -368,6 +370,7 @@ main(int argc, char **argv)
 		fatal("access_log %s: %s", cutover.conf->access_log,
 		    strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
+	tls_ticket_rotate(cutover.conf->tls_ticket_rotate);
 	/*
 	 * No locking in libevent: each loop is run by one thread only
 	 * (worker.c).  The changelist folds the add/del pairs of each write

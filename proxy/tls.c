@@ -23,7 +23,7 @@
  * (SSL_MODE_RELEASE_BUFFERS): an idle keep-alive client holds about
  * 15 KiB, half of it OpenSSL's SSL object.  Renegotiation is refused: it
  * lets a client make the server redo its costliest work for free.  Their
- * session tickets outlive reloads (tls_ticket_keys).
+ * session tickets outlive reloads and their keys rotate (tls_ticket_cb).
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
@@ -124,22 +125,169 @@ tls_ctx_modes(SSL_CTX *ctx)
 }
 
 /*
- * Session tickets: the keys that encrypt them (name, HMAC and AES keys, 80
- * bytes) are made once, when the first listener context is, and given to
- * every listener context after it.  OpenSSL would make new ones for each
- * context, so that each reload would make every client's ticket useless
- * and cost a full handshake per client after each deploy.  Like nginx's
- * and HAProxy's own keys they last until the process ends.
+ * Session tickets.  The keys that encrypt them (a name, an AES-256 key and
+ * an HMAC-SHA256 key) are the process's, not a context's: OpenSSL would
+ * make new ones for each context, so that each reload would make every
+ * client's ticket useless and cost a full handshake per client after each
+ * deploy.  A key encrypts new tickets for one period of tls_ticket_rotate,
+ * after which the next ticket made brings a new key; it decrypts tickets
+ * until it is three periods old, and a ticket it decrypts once it no
+ * longer encrypts is renewed under the newest key.  So a stolen key opens
+ * no ticket more than three periods old: forward secrecy, in the bounds
+ * OpenSSL's two-hour session lifetime sets anyway.  With rotation off,
+ * one key lasts the process's life, as nginx's and HAProxy's own do.
+ * Worker threads make and read tickets at once: the keys are under a
+ * lock, copied out for each use and wiped after it.
  */
-static unsigned char	tls_ticket_keys[80];
-static pthread_once_t	tls_ticket_once = PTHREAD_ONCE_INIT;
+#define TLS_TICKET_KEYS		3	/* ages: periods a key decrypts */
 
-static void
-tls_ticket_init(void)
+struct tls_ticket_key {
+	unsigned char	name[16];
+	unsigned char	aes[32];
+	unsigned char	hmac[32];
+	uint64_t	made;		/* ms, CLOCK_MONOTONIC */
+};
+
+static struct tls_ticket_key	tls_ticket_keys[TLS_TICKET_KEYS];
+static unsigned			tls_nticket_keys;	/* [0]: newest */
+static pthread_rwlock_t		tls_ticket_lock = PTHREAD_RWLOCK_INITIALIZER;
+static long			tls_ticket_period = 60 * 60 * 1000;
+
+void
+tls_ticket_rotate(long ms)
 {
-	if (RAND_priv_bytes(tls_ticket_keys, sizeof tls_ticket_keys) != 1)
-		fatal("tls: cannot make session ticket keys: %s",
-		    tls_reason());
+	__atomic_store_n(&tls_ticket_period, ms, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+tls_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* Whether key k, made at made, still encrypts (0 period: no rotation). */
+static int
+tls_ticket_fresh(uint64_t made, uint64_t now, long period)
+{
+	return (period == 0 || now - made < (uint64_t)period);
+}
+
+/* Copies the key that encrypts now to *k, making one when due; -1: none. */
+static int
+tls_ticket_newest(struct tls_ticket_key *k, uint64_t now, long period)
+{
+	struct tls_ticket_key	*n = &tls_ticket_keys[0];
+	int			 rc = 0;
+
+	pthread_rwlock_rdlock(&tls_ticket_lock);
+	if (tls_nticket_keys > 0 && tls_ticket_fresh(n->made, now, period)) {
+		*k = *n;
+		pthread_rwlock_unlock(&tls_ticket_lock);
+		return (0);
+	}
+	pthread_rwlock_unlock(&tls_ticket_lock);
+
+	pthread_rwlock_wrlock(&tls_ticket_lock);
+	/* Another thread may have made it meanwhile. */
+	if (tls_nticket_keys == 0 || !tls_ticket_fresh(n->made, now, period)) {
+		if (RAND_bytes(k->name, sizeof k->name) == 1 &&
+		    RAND_priv_bytes(k->aes, sizeof k->aes) == 1 &&
+		    RAND_priv_bytes(k->hmac, sizeof k->hmac) == 1) {
+			memmove(&tls_ticket_keys[1], &tls_ticket_keys[0],
+			    (TLS_TICKET_KEYS - 1) * sizeof *n);
+			k->made = now;
+			*n = *k;
+			if (tls_nticket_keys < TLS_TICKET_KEYS)
+				tls_nticket_keys++;
+			log_debug("tls: new session ticket key");
+		} else {
+			/* The old key, if any, goes on: nothing breaks. */
+			log_error("tls: cannot make a session ticket key: %s",
+			    tls_reason());
+			rc = tls_nticket_keys > 0 ? 0 : -1;
+		}
+	}
+	if (rc == 0)
+		*k = *n;
+	pthread_rwlock_unlock(&tls_ticket_lock);
+	return (rc);
+}
+
+/*
+ * Copies the key named name to *k: 1 when it still encrypts, 2 when the
+ * ticket is to be renewed, 0 when there is no such key or it is too old.
+ */
+static int
+tls_ticket_named(struct tls_ticket_key *k, const unsigned char *name,
+    uint64_t now, long period)
+{
+	unsigned	i;
+	int		rc = 0;
+
+	pthread_rwlock_rdlock(&tls_ticket_lock);
+	for (i = 0; i < tls_nticket_keys; i++) {
+		if (memcmp(tls_ticket_keys[i].name, name, 16) != 0)
+			continue;
+		if (period != 0 && now - tls_ticket_keys[i].made >=
+		    (uint64_t)period * TLS_TICKET_KEYS)
+			break;
+		*k = tls_ticket_keys[i];
+		rc = i == 0 && tls_ticket_fresh(k->made, now, period) ? 1 : 2;
+		break;
+	}
+	pthread_rwlock_unlock(&tls_ticket_lock);
+	return (rc);
+}
+
+/* OpenSSL's ticket callback: AES-256-CBC and HMAC-SHA256, as its own. */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	static char		 digest[] = "SHA256";
+	OSSL_PARAM		 params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+		    digest, 0),
+		OSSL_PARAM_construct_end()
+	};
+	struct tls_ticket_key	 k;
+	uint64_t		 now = tls_now_ms();
+	long			 period;
+	int			 rc;
+
+	period = __atomic_load_n(&tls_ticket_period, __ATOMIC_RELAXED);
+	if (enc) {
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(
+		    EVP_aes_256_cbc())) != 1 ||
+		    tls_ticket_newest(&k, now, period) == -1)
+			return (-1);
+		memcpy(name, k.name, sizeof k.name);
+		rc = 1;
+		if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
+		    iv) != 1)
+			rc = -1;
+	} else {
+		if ((rc = tls_ticket_named(&k, name, now, period)) == 0)
+			return (0);
+		/*
+		 * TLS 1.3 clients use a ticket once (RFC 8446 appendix
+		 * C.4): each resumption gets a new one, as OpenSSL's own
+		 * keys give.
+		 */
+		if (SSL_version(ssl) == TLS1_3_VERSION)
+			rc = 2;
+		if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
+		    iv) != 1)
+			rc = -1;
+	}
+	if (rc != -1 && EVP_MAC_init(hctx, k.hmac, sizeof k.hmac,
+	    params) != 1)
+		rc = -1;
+	OPENSSL_cleanse(&k, sizeof k);
+	return (rc);
 }
 
 /*
@@ -537,10 +685,7 @@ tls_server_ctx_new(const char *cert, const struct tls_server_opts *opts,
 	tls_ctx_modes(ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	tls_server_sid_ctx(ctx, id, client_ca);
-	pthread_once(&tls_ticket_once, tls_ticket_init);
-	if (SSL_CTX_set_tlsext_ticket_keys(ctx, tls_ticket_keys,
-	    sizeof tls_ticket_keys) != 1)
-		fatal("tls: cannot set session ticket keys: %s", tls_reason());
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);
 	if (tls_ctx_use_cert(ctx, cert, key, err) == -1 ||

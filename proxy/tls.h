@@ -49,6 +49,11 @@ struct ssl_ctx_st *tls_server_ctx_new(const char *cert,
  */
 void	 tls_server_ctx_add(struct ssl_ctx_st *, struct ssl_ctx_st *);
 /*
+ * Sets how long a session ticket key encrypts new tickets (ms; 0: for the
+ * process's life), for every listener (tls_ticket_rotate).
+ */
+void	 tls_ticket_rotate(long);
+/*
  * Returns a client context for a pool: it verifies servers against ca (a
  * PEM bundle; NULL: the system's) when verify is set, and shows them the
  * certificate in cert (NULL: none) with its key (NULL: in cert).  NULL

@@ -25,11 +25,6 @@ plan tests => 92;
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
 
-# Runs openssl quietly; dies with its output when it fails.
-sub openssl {
-	my $out = `openssl @_ 2>&1`;
-	die "openssl @_: $out" if $?;
-}
 
 # A test CA, and certificates it signs for CN with subjectAltNames.
 openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " .

@@ -26,7 +26,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(free_port tmpdir start_backend write_conf start_cutover
     run_cutover http_request http_get http_post http_client run_parallel
-    pattern pattern_sha1 wait_for);
+    pattern pattern_sha1 wait_for openssl);
 
 our $TIMEOUT = $ENV{CUTOVER_TEST_TIMEOUT} // 600;
 
@@ -63,6 +63,13 @@ sub tmpdir {
 	$TMPDIR //= File::Temp::tempdir('cutover-test-XXXXXX', TMPDIR => 1,
 	    CLEANUP => 0);
 	return $TMPDIR;
+}
+
+# openssl(ARGS): runs the openssl command quietly; dies with its output
+# when it fails (test certificates, OCSP responses).
+sub openssl {
+	my $out = `openssl @_ 2>&1`;
+	die "openssl @_: $out" if $?;
 }
 
 # Writes a file whole.

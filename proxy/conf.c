@@ -29,6 +29,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "ocsp.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -157,6 +158,8 @@ static void	conf_listener_bind(struct conf_parse *, const char *,
 		    const char *);
 static void	conf_listener_tls_cert(struct conf_parse *, const char *,
 		    const char *);
+static void	conf_listener_tls_ocsp_stapling(struct conf_parse *,
+		    const char *, const char *);
 static void	conf_listener_tls_min_version(struct conf_parse *,
 		    const char *, const char *);
 static void	conf_pool_server(struct conf_parse *, const char *,
@@ -235,8 +238,8 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "tls_min_version", CONF_T_FN, 0, 0, 0, 0,
 	    conf_listener_tls_min_version },
 	{ "tls_client_ca", CONF_T_STRING, L(tls_client_ca), 0, 0, 0, NULL },
-	{ "tls_ocsp_stapling", CONF_T_BOOL, L(tls_ocsp_stapling), 0, 0, 0,
-	    NULL },
+	{ "tls_ocsp_stapling", CONF_T_FN, 0, 0, 0, 0,
+	    conf_listener_tls_ocsp_stapling },
 	{ "forwarded_headers", CONF_T_BOOL, L(forwarded_headers), 0, 0, 0,
 	    NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL }
@@ -1145,6 +1148,23 @@ conf_listener_tls_min_version(struct conf_parse *p, const char *key,
 	}
 	free(l->tls_min_version);
 	l->tls_min_version = xstrdup(value);
+}
+
+/* tls_ocsp_stapling: a flag, or fetch. */
+static void
+conf_listener_tls_ocsp_stapling(struct conf_parse *p, const char *key,
+    const char *value)
+{
+	struct listener_conf	*l = p->obj;
+	int			 b;
+
+	if (strcmp(value, "fetch") == 0)
+		l->tls_ocsp_stapling = OCSP_FETCH;
+	else if (conf_bool(value, &b) == NULL)
+		l->tls_ocsp_stapling = b ? OCSP_FILE : OCSP_OFF;
+	else
+		conf_key_error(p, key, "invalid value \"%s\" (on, off or "
+		    "fetch)", value);
 }
 
 /* server (repeat): NAME HOST:PORT [weight=N] [backup]. */

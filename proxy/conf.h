@@ -142,7 +142,7 @@ struct listener_conf {
 	char			*tls_key;	/* NULL: in the tls_cert file */
 	char			*tls_min_version;
 	char			*tls_client_ca;	/* NULL: no client certificate */
-	int			 tls_ocsp_stapling; /* staple CERT.ocsp */
+	int			 tls_ocsp_stapling; /* OCSP_OFF, _FILE, _FETCH */
 	struct ssl_ctx_st	*tls_ctx;	/* with tls_cert: made at load */
 	int			 forwarded_headers;
 };

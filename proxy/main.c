@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "ocsp.h"
 #include "rollout.h"
 #include "session.h"
 #include "state.h"
@@ -388,6 +389,8 @@ main(int argc, char **argv)
 		fatal("cannot set up libcurl for health checks");
 	if (rollout_init(cutover.base) == -1)
 		fatal("cannot set up the rollout controller");
+	if (ocsp_init(cutover.base) == -1)
+		fatal("cannot set up OCSP stapling");
 	state_restore(cutover.conf);
 	/* Before the listeners: once they accept, the socket answers too. */
 	if (admin_open(cutover.base, cutover.conf->admin_socket,
@@ -425,6 +428,7 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	if (ev_grace != NULL)
 		event_free(ev_grace);
+	ocsp_clear();	/* its fetches, before rollout_clear() ends fetch.c */
 	rollout_clear();
 	health_stop(cutover.conf);
 	breaker_stop(cutover.conf);

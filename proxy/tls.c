@@ -38,7 +38,6 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -49,6 +48,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "ocsp.h"
 #include "sockread.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -60,7 +60,7 @@ static const unsigned char	tls_alpn[] = "\x08http/1.1";
  * Returns the reason of OpenSSL's first queued error, the one nearest the
  * cause ("no start line" rather than "PEM lib"), emptying the queue.
  */
-static const char *
+const char *
 tls_reason(void)
 {
 	unsigned long	 e = ERR_peek_error();
@@ -302,17 +302,6 @@ struct tls_sni {
 static int		tls_sni_index = -1;
 static pthread_once_t	tls_sni_once = PTHREAD_ONCE_INIT;
 
-/*
- * tls_ocsp_stapling: the OCSP response read from the certificate's
- * ".ocsp" file at load, kept on its context (ex_data, freed with it).
- */
-struct tls_ocsp {
-	unsigned char	*der;
-	size_t		 len;
-	time_t		 next_update;	/* 0: none given */
-};
-static int		tls_ocsp_index = -1;
-
 /* Frees a context's list of others, as OpenSSL frees the context. */
 static void
 tls_sni_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
@@ -335,29 +324,10 @@ tls_sni_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 }
 
 static void
-tls_ocsp_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
-    long argl, void *argp)
-{
-	struct tls_ocsp	*o = ptr;
-
-	(void)parent;
-	(void)ad;
-	(void)idx;
-	(void)argl;
-	(void)argp;
-	if (o == NULL)
-		return;
-	free(o->der);
-	free(o);
-}
-
-static void
 tls_sni_init(void)
 {
 	tls_sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
 	    tls_sni_free_cb);
-	tls_ocsp_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
-	    tls_ocsp_free_cb);
 }
 
 /*
@@ -509,161 +479,6 @@ tls_server_client_ca(SSL_CTX *ctx, const char *ca, struct tls_ctx_error *err)
 	return (0);
 }
 
-/*
- * A client asked for the certificate's status: the response read at
- * load, unless it has expired since (a stale one would make a client
- * that checks it refuse the connection; none only costs it a lookup).
- */
-static int
-tls_ocsp_status_cb(SSL *ssl, void *arg)
-{
-	struct tls_ocsp	*o;
-	unsigned char	*der;
-
-	(void)arg;
-	o = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_ocsp_index);
-	if (o == NULL || (o->next_update != 0 &&
-	    time(NULL) > o->next_update))
-		return (SSL_TLSEXT_ERR_NOACK);
-	/* OpenSSL frees what it is given. */
-	if ((der = OPENSSL_memdup(o->der, o->len)) == NULL)
-		return (SSL_TLSEXT_ERR_NOACK);
-	if (SSL_set_tlsext_status_ocsp_resp(ssl, der, (long)o->len) != 1) {
-		OPENSSL_free(der);
-		return (SSL_TLSEXT_ERR_NOACK);
-	}
-	return (SSL_TLSEXT_ERR_OK);
-}
-
-/* The certificate's issuer, from the chain its file gave; NULL: none. */
-static X509 *
-tls_ctx_issuer(SSL_CTX *ctx, X509 *leaf)
-{
-	STACK_OF(X509)	*chain = NULL;
-	int		 i;
-
-	if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1 || chain == NULL)
-		return (NULL);
-	for (i = 0; i < sk_X509_num(chain); i++)
-		if (X509_check_issued(sk_X509_value(chain, i), leaf) ==
-		    X509_V_OK)
-			return (sk_X509_value(chain, i));
-	return (NULL);
-}
-
-/*
- * Checks the response's signature: by the issuer itself, or by a
- * responder certificate the response carries and the issuer signed.
- */
-static int
-tls_ocsp_verify(OCSP_BASICRESP *basic, X509 *issuer)
-{
-	STACK_OF(X509)	*certs;
-	X509_STORE	*st;
-	int		 ok = 0;
-
-	if ((st = X509_STORE_new()) == NULL ||
-	    (certs = sk_X509_new_null()) == NULL) {
-		X509_STORE_free(st);
-		return (-1);
-	}
-	if (X509_STORE_add_cert(st, issuer) == 1 &&
-	    X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN) == 1 &&
-	    sk_X509_push(certs, issuer) > 0)
-		ok = OCSP_basic_verify(basic, certs, st, OCSP_TRUSTOTHER) == 1;
-	sk_X509_free(certs);
-	X509_STORE_free(st);
-	return (ok ? 0 : -1);
-}
-
-/*
- * tls_ocsp_stapling: reads the DER OCSP response in CERT.ocsp, checks
- * that it answers for this certificate, says "good" and is current, and
- * keeps it on the context for tls_ocsp_status_cb().  The response is
- * fetched by a tool of the operator's (openssl ocsp, certbot...) and read
- * again at each reload.
- */
-static int
-tls_ctx_ocsp(SSL_CTX *ctx, const char *cert, struct tls_ctx_error *err)
-{
-	OCSP_RESPONSE		*resp = NULL;
-	OCSP_BASICRESP		*basic = NULL;
-	OCSP_CERTID		*id = NULL;
-	ASN1_GENERALIZEDTIME	*thisupd, *nextupd;
-	struct tls_ocsp		*o = NULL;
-	const unsigned char	*p;
-	struct tm		 tm;
-	X509			*leaf = SSL_CTX_get0_certificate(ctx), *issuer;
-	unsigned char		*der = NULL;
-	char			*path, *why = NULL;
-	long			 len;
-	int			 status, reason, rc = -1;
-	FILE			*f;
-
-	path = xasprintf("%s.ocsp", cert);
-	if ((f = fopen(path, "rb")) == NULL) {
-		tls_ctx_fail(err, cert, xasprintf("tls_ocsp_stapling: cannot "
-		    "read %s: %s", path, strerror(errno)));
-		free(path);
-		return (-1);
-	}
-	/* A response is a few KiB; 1 MiB is no response. */
-	der = xmalloc(1024 * 1024);
-	len = (long)fread(der, 1, 1024 * 1024, f);
-	fclose(f);
-	p = der;
-	if ((issuer = tls_ctx_issuer(ctx, leaf)) == NULL)
-		why = xstrdup("the certificate file holds no issuer "
-		    "certificate to match it against");
-	else if ((resp = d2i_OCSP_RESPONSE(NULL, &p, len)) == NULL)
-		why = xasprintf("not a DER OCSP response: %s", tls_reason());
-	else if (p - der != len)
-		why = xasprintf("%ld bytes after the response",
-		    len - (long)(p - der));
-	else if ((status = OCSP_response_status(resp)) !=
-	    OCSP_RESPONSE_STATUS_SUCCESSFUL)
-		why = xasprintf("the responder answered \"%s\"",
-		    OCSP_response_status_str(status));
-	else if ((basic = OCSP_response_get1_basic(resp)) == NULL ||
-	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL)
-		why = xasprintf("cannot read it: %s", tls_reason());
-	else if (tls_ocsp_verify(basic, issuer) == -1)
-		why = xasprintf("its signature does not check out against the "
-		    "issuer: %s", tls_reason());
-	else if (OCSP_resp_find_status(basic, id, &status, &reason, NULL,
-	    &thisupd, &nextupd) != 1)
-		why = xstrdup("it is not about this certificate");
-	else if (status != V_OCSP_CERTSTATUS_GOOD)
-		why = xasprintf("the certificate is %s",
-		    OCSP_cert_status_str(status));
-	else if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
-		why = xstrdup("it is out of date");
-		ERR_clear_error();
-	} else {
-		o = xcalloc(1, sizeof *o);
-		o->len = (size_t)len;
-		o->der = xmalloc(o->len);
-		memcpy(o->der, der, o->len);
-		if (nextupd != NULL && ASN1_TIME_to_tm(nextupd, &tm) == 1)
-			o->next_update = timegm(&tm);
-		if (SSL_CTX_set_ex_data(ctx, tls_ocsp_index, o) != 1)
-			fatal("tls: cannot keep an OCSP response");
-		SSL_CTX_set_tlsext_status_cb(ctx, tls_ocsp_status_cb);
-		rc = 0;
-	}
-	if (why != NULL) {
-		tls_ctx_fail(err, cert, xasprintf("tls_ocsp_stapling: %s: %s",
-		    path, why));
-		free(why);
-	}
-	OCSP_CERTID_free(id);
-	OCSP_BASICRESP_free(basic);
-	OCSP_RESPONSE_free(resp);
-	free(der);
-	free(path);
-	return (rc);
-}
-
 SSL_CTX *
 tls_server_ctx_new(const char *cert, const struct tls_server_opts *opts,
     struct tls_ctx_error *err)
@@ -691,7 +506,8 @@ tls_server_ctx_new(const char *cert, const struct tls_server_opts *opts,
 	if (tls_ctx_use_cert(ctx, cert, key, err) == -1 ||
 	    (client_ca != NULL &&
 	    tls_server_client_ca(ctx, client_ca, err) == -1) ||
-	    (opts->ocsp_stapling && tls_ctx_ocsp(ctx, cert, err) == -1)) {
+	    (opts->ocsp_stapling != OCSP_OFF &&
+	    ocsp_ctx_staple(ctx, cert, opts->ocsp_stapling, err) == -1)) {
 		SSL_CTX_free(ctx);
 		return (NULL);
 	}

@@ -25,13 +25,16 @@ struct tls_ctx_error {
 	const char	*file;
 };
 
+/* The reason of OpenSSL's first queued error; empties the queue. */
+const char	*tls_reason(void);
+
 /* What a listener's TLS contexts are made with, besides a certificate. */
 struct tls_server_opts {
 	const char	*id;		/* the listener's name */
 	const char	*key;		/* PEM key; NULL: in the cert file */
 	const char	*min_version;	/* "TLSv1.2" or "TLSv1.3" */
 	const char	*client_ca;	/* CAs clients must show; NULL: none */
-	int		 ocsp_stapling;	/* staple CERT.ocsp */
+	int		 ocsp_stapling;	/* OCSP_OFF, OCSP_FILE or OCSP_FETCH */
 };
 
 /*

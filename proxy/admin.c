@@ -76,7 +76,11 @@ struct admin_client {
 	TAILQ_ENTRY(admin_client)	 entry;
 };
 
-/* An "add server" whose address is being resolved off the event loop. */
+/*
+ * An "add server" whose address is being resolved off the event loop;
+ * its offload's (worker.h): freed by admin_add_done() or, abandoned at
+ * exit, by admin_add_free() on the offload's thread.
+ */
 struct admin_add {
 	struct admin_client	*c;		/* NULL once the client left */
 	char			*pool;
@@ -131,6 +135,8 @@ static void	admin_rollout(struct admin_req *);
 static void	admin_reload_cmd(struct admin_req *);
 static void	admin_add_work(void *);
 static void	admin_add_done(void *);
+static void	admin_add_abandon(void *);
+static void	admin_add_free(void *);
 static void	admin_wait(struct admin_req *);
 static void	admin_req_later(struct admin_req *, struct admin_client *);
 static void	admin_resume(struct admin_client *);
@@ -184,6 +190,10 @@ static const struct admin_cmd admin_cmds[] = {
 	    "reload the config file", admin_reload_cmd },
 	{ "quit", 0, 0, 0, "quit",
 	    "close the connection", admin_quit },
+};
+
+static const struct worker_offload_ops admin_add_ops = {
+	admin_add_work, admin_add_done, admin_add_abandon, admin_add_free
 };
 
 
@@ -1032,7 +1042,7 @@ admin_add_server(struct admin_req *req)
 	    req->argc == 4 ? " " : "", req->argc == 4 ? req->argv[3] : "");
 	req->c->add = a;
 	admin_wait(req);
-	worker_offload(admin_add_work, admin_add_done, a);
+	worker_offload(&admin_add_ops, a);
 }
 
 /* On a thread of its own: parses the server, resolving its address. */
@@ -1076,7 +1086,7 @@ admin_add_done(void *arg)
 		health_start(cutover.conf);
 		log_info("admin: pool %s: server %s %s added, weight %d",
 		    p->name, s->name, s->addr_text, s->weight);
-		s = NULL;
+		a->s = NULL;
 		admin_changed();
 		admin_ok(&req);
 	}
@@ -1085,7 +1095,39 @@ admin_add_done(void *arg)
 		admin_resume(c);
 	} else
 		evbuffer_free(req.out);
-	conf_server_free(s);
+	admin_add_free(a);
+}
+
+/*
+ * At exit, while the address is still being resolved: the client gets
+ * the answer a command after the shutdown gets.  a->s and a->err are the
+ * thread's, and so is a once this returns.
+ */
+static void
+admin_add_abandon(void *arg)
+{
+	struct admin_add	*a = arg;
+	struct admin_client	*c = a->c;
+	struct admin_req	 req;
+
+	if (c == NULL)
+		return;
+	admin_req_later(&req, c);
+	admin_error(&req, "shutting down");
+	c->add = NULL;
+	admin_resume(c);
+}
+
+/*
+ * Frees an add, with the server it made unless that was added; also, on
+ * the thread of an add abandoned at exit, once it ends.
+ */
+static void
+admin_add_free(void *arg)
+{
+	struct admin_add	*a = arg;
+
+	conf_server_free(a->s);
 	free(a->pool);
 	free(a->name);
 	free(a->spec);

@@ -193,16 +193,32 @@ refused:
 	return (-1);
 }
 
-/* The config load that runs off the event loops, if any. */
-static struct main_load {
-	int			 running;
+/* The reloads asked for; the main thread's. */
+static struct {
+	int			 running;	/* a load runs */
 	int			 again;		/* asked for while it ran */
 	unsigned long		 seq;		/* of the load running or last run */
+} main_loads;
+
+/*
+ * One config load, run off the event loops; its offload's (worker.h):
+ * freed by main_load_done() or, abandoned at exit, main_load_discard().
+ */
+struct main_load {
+	unsigned long		 seq;
 	struct conf		*conf;		/* its result; NULL: refused */
 	struct conf_errors	 errs;
-} main_load;
+};
 
 static int	main_reload(unsigned long *, struct conf_errors *);
+static void	main_load_work(void *);
+static void	main_load_done(void *);
+static void	main_load_abandon(void *);
+static void	main_load_discard(void *);
+
+static const struct worker_offload_ops main_load_ops = {
+	main_load_work, main_load_done, main_load_abandon, main_load_discard
+};
 
 /* On a thread of its own: reads, parses and resolves the config. */
 static void
@@ -213,26 +229,64 @@ main_load_work(void *arg)
 	l->conf = conf_load(cutover.conf_path, &l->errs);
 }
 
+/* A load ended: starts the next one if a reload was asked for meanwhile. */
+static void
+main_load_next(void)
+{
+	struct conf_errors	errs = { NULL, 0 };
+	unsigned long		seq;
+
+	main_loads.running = 0;
+	if (!main_loads.again)
+		return;
+	main_loads.again = 0;
+	if (main_reload(&seq, &errs) == -1)
+		admin_reload_done(main_loads.seq + 1, -1, &errs);
+	conf_errors_clear(&errs);
+}
+
 /* Back on the main thread: applies the load, answers, starts the next. */
 static void
 main_load_done(void *arg)
 {
 	struct main_load	*l = arg;
-	struct conf_errors	 errs = { NULL, 0 };
-	unsigned long		 seq;
 	int			 rc;
 
 	rc = main_reload_apply(l->conf, &l->errs);
 	admin_reload_done(l->seq, rc, &l->errs);
 	conf_errors_clear(&l->errs);
-	l->conf = NULL;
-	l->running = 0;
-	if (!l->again)
-		return;
-	l->again = 0;
-	if (main_reload(&seq, &errs) == -1)
-		admin_reload_done(l->seq + 1, -1, &errs);
+	free(l);
+	main_load_next();
+}
+
+/*
+ * At exit, while the load still runs (a slow DNS server): it is refused
+ * as shutting down, as main_reload_apply() would refuse it once done, so
+ * that the exit need not wait for it.  l->conf and l->errs are the
+ * thread's: only the seq is read.
+ */
+static void
+main_load_abandon(void *arg)
+{
+	struct main_load	*l = arg;
+	struct conf_errors	 errs = { NULL, 0 };
+
+	main_reload_error(&errs, "shutting down");
+	main_reload_refused(&errs);
+	admin_reload_done(l->seq, -1, &errs);
 	conf_errors_clear(&errs);
+	main_load_next();
+}
+
+/* On the thread of an abandoned load, once it ends: drops its result. */
+static void
+main_load_discard(void *arg)
+{
+	struct main_load	*l = arg;
+
+	conf_unref(l->conf);
+	conf_errors_clear(&l->errs);
+	free(l);
 }
 
 /*
@@ -247,19 +301,22 @@ main_load_done(void *arg)
 static int
 main_reload(unsigned long *seq, struct conf_errors *errs)
 {
+	struct main_load	*l;
+
 	if (cutover.shutting_down) {
 		main_reload_error(errs, "shutting down");
 		main_reload_refused(errs);
 		return (-1);
 	}
-	if (main_load.running) {
-		main_load.again = 1;
-		*seq = main_load.seq + 1;
+	if (main_loads.running) {
+		main_loads.again = 1;
+		*seq = main_loads.seq + 1;
 		return (0);
 	}
-	main_load.running = 1;
-	*seq = ++main_load.seq;
-	worker_offload(main_load_work, main_load_done, &main_load);
+	main_loads.running = 1;
+	l = xcalloc(1, sizeof *l);
+	l->seq = *seq = ++main_loads.seq;
+	worker_offload(&main_load_ops, l);
 	return (0);
 }
 

@@ -29,7 +29,9 @@
  * Calls that may block - resolving the names of a config being loaded,
  * or of a server added at run time - run on a short-lived thread of their
  * own (worker_offload), which wakes the main thread to run the rest of
- * the work when it is done; no event loop ever waits for DNS.
+ * the work when it is done; no event loop ever waits for DNS, and
+ * neither does the exit: a thread still blocked then is left to the end
+ * of the process (worker_offload_abandon).
  */
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -95,22 +97,32 @@ static int			 nworkers;
 static unsigned			 worker_next;	/* round robin of accepts */
 static pthread_mutex_t		 worker_mtx;
 
+/*
+ * Where an offload stands; atomic.  RUNNING becomes READY on its thread
+ * when the work returns, or ABANDONED on the main thread at exit,
+ * whichever comes first: the other side then knows who owns it.
+ */
+enum worker_offload_state {
+	OFFLOAD_RUNNING,
+	OFFLOAD_READY,		/* the main thread runs done and frees it */
+	OFFLOAD_ABANDONED	/* its thread runs discard and frees it */
+};
+
 /* A blocking call run on a thread of its own (worker_offload). */
 struct worker_offload {
-	void			(*work)(void *);
-	void			(*done)(void *);
-	void			*arg;
-	pthread_t		 thread;
-	int			 ready;		/* work is done; atomic */
-	int			 joined;	/* or had no thread */
-	struct worker_offload	*next;
+	const struct worker_offload_ops	*ops;
+	void				*arg;
+	pthread_t			 thread;
+	int				 state;
+	int				 joined;	/* or had no thread */
+	struct worker_offload		*next;
 };
 
 /* The offloads whose end the main thread has not run yet; its own. */
 static struct worker_offload	*worker_offloads;
 
 static void	worker_offload_run_ready(void);
-static void	worker_offload_join(void);
+static void	worker_offload_abandon(void);
 
 void
 worker_lock_slow(void)
@@ -586,7 +598,7 @@ worker_stop(void)
 	worker_threaded = 0;
 	/* An end may start another offload, before the queue is gone. */
 	while (worker_offloads != NULL) {
-		worker_offload_join();
+		worker_offload_abandon();
 		worker_drain(&workers[0]);
 		worker_offload_run_ready();
 	}
@@ -697,15 +709,25 @@ worker_run_main(void (*fn)(void *), void *arg)
 	worker_post(&workers[0], &job);
 }
 
-/* The offload's thread: the work, then a word to the main thread. */
+/*
+ * The offload's thread: the work, then a word to the main thread; or,
+ * when the main thread abandoned it meanwhile, the discard, touching
+ * nothing shared: the process may be ending.
+ */
 static void *
 worker_offload_main(void *arg)
 {
 	struct worker_offload	*o = arg;
 	uint64_t		 one = 1;
+	int			 running = OFFLOAD_RUNNING;
 
-	o->work(o->arg);
-	__atomic_store_n(&o->ready, 1, __ATOMIC_RELEASE);
+	o->ops->work(o->arg);
+	if (!__atomic_compare_exchange_n(&o->state, &running, OFFLOAD_READY,
+	    0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		o->ops->discard(o->arg);
+		free(o);
+		return (NULL);
+	}
 	if (write(workers[0].queue->efd, &one, sizeof one) == -1 &&
 	    errno != EAGAIN)
 		log_error("cannot wake the main thread: %s", strerror(errno));
@@ -723,7 +745,8 @@ worker_offload_run_ready(void)
 	struct worker_offload	*o, **op = &worker_offloads;
 
 	while ((o = *op) != NULL) {
-		if (!__atomic_load_n(&o->ready, __ATOMIC_ACQUIRE)) {
+		if (__atomic_load_n(&o->state, __ATOMIC_ACQUIRE) !=
+		    OFFLOAD_READY) {
 			op = &o->next;
 			continue;
 		}
@@ -731,7 +754,7 @@ worker_offload_run_ready(void)
 		if (!o->joined)
 			pthread_join(o->thread, NULL);
 		worker_lock();
-		o->done(o->arg);
+		o->ops->done(o->arg);
 		worker_unlock();
 		free(o);
 		op = &worker_offloads;
@@ -739,7 +762,7 @@ worker_offload_run_ready(void)
 }
 
 void
-worker_offload(void (*work)(void *), void (*done)(void *), void *arg)
+worker_offload(const struct worker_offload_ops *ops, void *arg)
 {
 	struct worker_offload	*o;
 	int			 rc;
@@ -748,9 +771,9 @@ worker_offload(void (*work)(void *), void (*done)(void *), void *arg)
 	if (workers[0].queue == NULL)
 		worker_queue_new(&workers[0]);
 	o = xcalloc(1, sizeof *o);
-	o->work = work;
-	o->done = done;
+	o->ops = ops;
 	o->arg = arg;
+	o->state = OFFLOAD_RUNNING;
 	o->next = worker_offloads;
 	worker_offloads = o;
 	if ((rc = pthread_create(&o->thread, NULL, worker_offload_main,
@@ -764,19 +787,39 @@ worker_offload(void (*work)(void *), void (*done)(void *), void *arg)
 }
 
 /*
- * At exit: waits for the offloads still running; worker_stop() then runs
- * their ends, which see the shutdown.
+ * At exit: gives up the offloads whose work still runs rather than wait
+ * for it, since a name lookup may take as long as the DNS server does.
+ * Each is answered by its abandon, its thread detached and left to
+ * discard the result or to end with the process; worker_stop() runs the
+ * ends of the others, which see the shutdown.  What the thread may free
+ * at any time after the exchange is read before it.
  */
 static void
-worker_offload_join(void)
+worker_offload_abandon(void)
 {
-	struct worker_offload	*o;
+	struct worker_offload		*o, *next, **op = &worker_offloads;
+	const struct worker_offload_ops	*ops;
+	void				*arg;
+	pthread_t			 thread;
+	int				 running;
 
-	for (o = worker_offloads; o != NULL; o = o->next) {
-		if (o->joined)
+	while ((o = *op) != NULL) {
+		ops = o->ops;
+		arg = o->arg;
+		thread = o->thread;
+		next = o->next;
+		running = OFFLOAD_RUNNING;
+		if (o->joined || !__atomic_compare_exchange_n(&o->state,
+		    &running, OFFLOAD_ABANDONED, 0, __ATOMIC_ACQ_REL,
+		    __ATOMIC_ACQUIRE)) {
+			op = &o->next;
 			continue;
-		pthread_join(o->thread, NULL);
-		o->joined = 1;
+		}
+		*op = next;
+		pthread_detach(thread);
+		worker_lock();
+		ops->abandon(arg);
+		worker_unlock();
 	}
 }
 

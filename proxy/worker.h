@@ -46,7 +46,10 @@ extern _Thread_local struct worker *worker_self;
 void	 worker_init(struct event_base *, struct conf *);
 /* Starts workers 1 .. n-1; -1 when a thread cannot be made. */
 int	 worker_start(int n);
-/* Closes every worker's sessions, stops and joins the threads. */
+/*
+ * Closes every worker's sessions, stops and joins the threads; runs the
+ * ends of the offloads done and abandons those still running.
+ */
 void	 worker_stop(void);
 /* Frees what worker_init() made; the very last thing. */
 void	 worker_clear(void);
@@ -71,12 +74,27 @@ void	 worker_close_all(void);
 /* Runs fn(arg) on the main thread, under the lock; at once from it. */
 void	 worker_run_main(void (*fn)(void *), void *arg);
 /*
- * Runs work(arg) on a thread of its own, then done(arg) on the main
- * thread under the lock: for a blocking call, such as resolving names,
- * that must stay off the event loops.  work must touch no shared state.
- * Main thread only.
+ * A blocking call for worker_offload() and what follows it.  At exit an
+ * offload whose work still runs is not waited for: abandon(arg) runs on
+ * the main thread instead of done, to answer whoever waits, and must
+ * leave alone what work writes; from then on arg is the thread's, and
+ * discard(arg) frees it there once work returns, if the process still
+ * runs.  discard must touch nothing but arg.
  */
-void	 worker_offload(void (*work)(void *), void (*done)(void *), void *);
+struct worker_offload_ops {
+	void	(*work)(void *);	/* on a thread of its own */
+	void	(*done)(void *);	/* then on the main thread */
+	void	(*abandon)(void *);	/* at exit, while work runs */
+	void	(*discard)(void *);	/* after an abandon, on its thread */
+};
+
+/*
+ * Runs ops->work(arg) on a thread of its own, then ops->done(arg) on the
+ * main thread under the lock: for a blocking call, such as resolving
+ * names, that must stay off the event loops.  work must touch no shared
+ * state.  Main thread only.
+ */
+void	 worker_offload(const struct worker_offload_ops *, void *arg);
 /* Runs what other threads queued for the main thread; main only. */
 void	 worker_main_drain(void);
 /* Tells the main thread that a worker's last session closed. */

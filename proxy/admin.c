@@ -18,6 +18,7 @@
  * read from a client closes it.
  */
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/queue.h>
@@ -73,6 +74,7 @@ struct admin_client {
 	int				 eof;		/* seen while waiting */
 	unsigned long			 reload_seq;	/* the reload it waits for */
 	struct admin_add		*add;		/* the add it waits for */
+	struct event			*gone;		/* while waiting */
 	TAILQ_ENTRY(admin_client)	 entry;
 };
 
@@ -140,6 +142,7 @@ static void	admin_add_free(void *);
 static void	admin_wait(struct admin_req *);
 static void	admin_req_later(struct admin_req *, struct admin_client *);
 static void	admin_resume(struct admin_client *);
+static void	admin_client_free(struct admin_client *);
 static void	admin_read_cb_locked(struct bufferevent *, void *);
 static void	admin_event_cb_locked(struct bufferevent *, short, void *);
 static void	admin_quit(struct admin_req *);
@@ -1436,15 +1439,53 @@ done:
 }
 
 /*
+ * The socket of a client waiting for an answer became readable.  A client
+ * gone for good - closed, with nothing sent after the command it waits
+ * for - frees its slot now rather than when the answer comes, which a
+ * slow DNS server may hold up for long, and lets repeated tries lock
+ * nobody out.  One that only shut down its sending half still waits for
+ * its answer, and commands sent after the one it waits for still run in
+ * their turn: both keep the slot until the answer.  One-shot, as data
+ * that stays unread keeps the socket readable.
+ */
+static void
+admin_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin_client	*c = arg;
+	struct pollfd		 pfd;
+	int			 unread;
+
+	worker_lock();
+	pfd.fd = fd;
+	pfd.events = 0;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) == 1 && pfd.revents & (POLLHUP | POLLERR) &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	    (ioctl(fd, FIONREAD, &unread) == -1 || unread == 0)) {
+		log_debug("admin: client gone while waiting for an answer");
+		admin_client_free(c);
+	}
+	worker_unlock();
+}
+
+/*
  * The command of req is answered later: the client's next commands stay
- * unread until admin_resume().
+ * unread until admin_resume(); meanwhile its socket is watched for the
+ * client leaving (admin_gone_cb).
  */
 static void
 admin_wait(struct admin_req *req)
 {
+	struct admin_client	*c = req->c;
+
 	req->later = 1;
-	req->c->waiting = 1;
-	bufferevent_disable(req->c->bev, EV_READ);
+	c->waiting = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (c->gone == NULL && (c->gone = event_new(bufferevent_get_base(
+	    c->bev), bufferevent_getfd(c->bev), EV_READ, admin_gone_cb,
+	    c)) == NULL)
+		fatal("out of memory");
+	event_add(c->gone, NULL);
 }
 
 /*
@@ -1467,6 +1508,7 @@ admin_resume(struct admin_client *c)
 {
 	evbuffer_add(bufferevent_get_output(c->bev), "\n", 1);
 	c->waiting = 0;
+	event_del(c->gone);
 	if (admin_loop_ended) {
 		c->closing = 1;
 		return;
@@ -1488,6 +1530,9 @@ admin_client_free(struct admin_client *c)
 		c->add->c = NULL;
 	TAILQ_REMOVE(&admin_clients, c, entry);
 	admin_nclients--;
+	/* Before the bufferevent closes the socket it watches. */
+	if (c->gone != NULL)
+		event_free(c->gone);
 	bufferevent_free(c->bev);
 	free(c);
 }

@@ -82,6 +82,7 @@
 #define ROLLOUT_RATIO_FLOOR	0.005	/* s: faster p95s count as this */
 #define ROLLOUT_PROM_TIMEOUT	2000	/* ms per query */
 #define ROLLOUT_PROM_MAXAGE	3000000	/* us a Prometheus figure is fresh */
+#define ROLLOUT_JSON_MAXDEPTH	32	/* of a Prometheus answer */
 
 enum rollout_state {
 	ROLLOUT_IDLE,
@@ -746,31 +747,195 @@ rollout_window_len(long span_ms, int64_t since_us)
 	return (s < 1 ? 1 : (unsigned)s);
 }
 
-/* Reads a number out of a Prometheus instant query answer. */
-static const char *
-rollout_prom_parse(const char *body, double *v)
+/*
+ * Skips the JSON value at *pp and the blanks around it, checking its
+ * syntax; -1 when it is not JSON or nests deeper than
+ * ROLLOUT_JSON_MAXDEPTH (a hostile answer must not run the stack out).
+ * Strings keep their escapes: the caller compares only plain words.
+ */
+static int
+rollout_json_skip(const char **pp, int depth)
 {
-	const char	*p, *q;
-	char		*end;
+	const char	*p = *pp + strspn(*pp, " \t\r\n");
+	char		 close;
 
-	if (strstr(body, "\"status\":\"success\"") == NULL)
-		return ("the answer is not a success");
-	if ((p = strstr(body, "\"result\":[")) == NULL)
-		return ("no result in the answer");
-	p += 10;
-	if (*p == ']')
-		return ("the query returned no series");
-	if ((q = strstr(p, "\"value\":[")) == NULL)
-		return ("no value in the answer");
-	if ((q = strchr(q + 9, ',')) == NULL || q[1] != '"')
-		return ("no value in the answer");
-	errno = 0;
-	*v = strtod(q + 2, &end);
-	if (errno != 0 || end == q + 2 || *end != '"')
-		return ("the value is not a number");
-	if (isnan(*v))
-		return ("the value is NaN");
+	if (*p == '"') {
+		for (p++; *p != '"'; p++) {
+			if ((unsigned char)*p < 0x20)
+				return (-1);
+			if (*p == '\\' && *++p == '\0')
+				return (-1);
+		}
+		p++;
+	} else if (*p == '{' || *p == '[') {
+		if (depth == ROLLOUT_JSON_MAXDEPTH)
+			return (-1);
+		close = *p == '{' ? '}' : ']';
+		p += 1 + strspn(p + 1, " \t\r\n");
+		while (*p != close) {
+			if (close == '}' && (*p != '"' ||
+			    rollout_json_skip(&p, depth + 1) == -1 || *p++ != ':'))
+				return (-1);
+			if (rollout_json_skip(&p, depth + 1) == -1)
+				return (-1);
+			if (*p == close)
+				break;
+			if (*p++ != ',')
+				return (-1);
+			p += strspn(p, " \t\r\n");
+			if (*p == close)
+				return (-1);	/* a trailing comma */
+		}
+		p++;
+	} else if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
+		p += 4;
+	else if (strncmp(p, "false", 5) == 0)
+		p += 5;
+	else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+		p += *p == '-';
+		if (*p < '0' || *p > '9')
+			return (-1);
+		p += strspn(p, "0123456789");
+		if (*p == '.' && (p[1] < '0' || p[1] > '9'))
+			return (-1);
+		if (*p == '.')
+			p += 1 + strspn(p + 1, "0123456789");
+		if (*p == 'e' || *p == 'E') {
+			p++;
+			p += *p == '+' || *p == '-';
+			if (*p < '0' || *p > '9')
+				return (-1);
+			p += strspn(p, "0123456789");
+		}
+	} else
+		return (-1);
+	*pp = p + strspn(p, " \t\r\n");
+	return (0);
+}
+
+/*
+ * Returns the value of member key of the object at p, or NULL; p is JSON
+ * that rollout_json_skip() accepted.
+ */
+static const char *
+rollout_json_member(const char *p, const char *key)
+{
+	size_t	len = strlen(key);
+	int	match;
+
+	p += strspn(p, " \t\r\n");
+	if (*p++ != '{')
+		return (NULL);
+	p += strspn(p, " \t\r\n");
+	while (*p == '"') {
+		match = strncmp(p + 1, key, len) == 0 && p[len + 1] == '"';
+		rollout_json_skip(&p, 0);
+		p++;			/* the colon */
+		p += strspn(p, " \t\r\n");
+		if (match)
+			return (p);
+		rollout_json_skip(&p, 0);
+		if (*p == ',')
+			p += 1 + strspn(p + 1, " \t\r\n");
+	}
 	return (NULL);
+}
+
+/* Returns nonzero when the JSON value at p is the string word. */
+static int
+rollout_json_is(const char *p, const char *word)
+{
+	size_t	len = strlen(word);
+
+	return (p != NULL && *p == '"' && strncmp(p + 1, word, len) == 0 &&
+	    p[len + 1] == '"');
+}
+
+/*
+ * Reads the one number of a Prometheus instant query answer: a vector of
+ * one series or a scalar, its value a string as Prometheus writes floats.
+ * An answer that is not JSON, an error, no series or several, and a
+ * value that is NaN or negative (an error rate and a p95 never are) get
+ * the reason in err and -1: none of them may pass for a healthy figure.
+ */
+static int
+rollout_prom_parse(const char *body, double *v, char *err, size_t errlen)
+{
+	const char	*p = body, *data, *type, *res, *val;
+	char		 num[64], *end;
+	size_t		 n, len;
+
+	if (rollout_json_skip(&p, 0) == -1 || *p != '\0' || *body == '\0') {
+		snprintf(err, errlen, "the answer is not JSON");
+		return (-1);
+	}
+	if (!rollout_json_is(rollout_json_member(body, "status"),
+	    "success")) {
+		if ((p = rollout_json_member(body, "error")) != NULL &&
+		    *p == '"')
+			snprintf(err, errlen, "the answer is an error: %.*s",
+			    (int)strcspn(p + 1, "\""), p + 1);
+		else
+			snprintf(err, errlen, "the answer is not a success");
+		return (-1);
+	}
+	if ((data = rollout_json_member(body, "data")) == NULL ||
+	    (type = rollout_json_member(data, "resultType")) == NULL ||
+	    (res = rollout_json_member(data, "result")) == NULL ||
+	    *res != '[') {
+		snprintf(err, errlen, "no result in the answer");
+		return (-1);
+	}
+	if (rollout_json_is(type, "scalar"))
+		val = res;
+	else if (rollout_json_is(type, "vector")) {
+		p = res + 1 + strspn(res + 1, " \t\r\n");
+		for (n = 0; *p != ']'; n++) {
+			rollout_json_skip(&p, 0);
+			p += *p == ',';
+		}
+		if (n != 1) {
+			snprintf(err, errlen, n == 0 ? "the query returned no "
+			    "series" : "the query returned %zu series, not "
+			    "one", n);
+			return (-1);
+		}
+		val = rollout_json_member(res + 1, "value");
+	} else {
+		snprintf(err, errlen, "the result is not a vector or a "
+		    "scalar");
+		return (-1);
+	}
+	/* [ time, "value" ] */
+	if (val == NULL || *val++ != '[' || rollout_json_skip(&val, 0) == -1 ||
+	    *val++ != ',') {
+		snprintf(err, errlen, "no value in the answer");
+		return (-1);
+	}
+	val += strspn(val, " \t\r\n");
+	if (*val != '"' || (len = strcspn(val + 1, "\"")) >= sizeof num) {
+		snprintf(err, errlen, "no value in the answer");
+		return (-1);
+	}
+	memcpy(num, val + 1, len);
+	num[len] = '\0';
+	errno = 0;
+	*v = strtod(num, &end);
+	if (len == 0 || *end != '\0' || strchr("+-.0123456789INin",
+	    num[0]) == NULL || strpbrk(num, "xX(") != NULL ||
+	    (errno == ERANGE && fabs(*v) > 1)) {
+		snprintf(err, errlen, "the value \"%s\" is not a number", num);
+		return (-1);
+	}
+	if (isnan(*v)) {
+		snprintf(err, errlen, "the value is NaN");
+		return (-1);
+	}
+	if (*v < 0) {
+		snprintf(err, errlen, "the value %s is negative", num);
+		return (-1);
+	}
+	return (0);
 }
 
 /* A Prometheus query finished. */
@@ -778,7 +943,7 @@ static void
 rollout_prom_done_cb(const struct fetch_result *res, void *arg)
 {
 	struct rollout_prom	*pr = arg;
-	const char		*errstr;
+	char			 errstr[128];
 	double			 v;
 
 	pr->fetch = NULL;
@@ -788,7 +953,8 @@ rollout_prom_done_cb(const struct fetch_result *res, void *arg)
 	else if (res->status != 200)
 		snprintf(pr->error, sizeof pr->error, "Prometheus answered "
 		    "status %ld", res->status);
-	else if ((errstr = rollout_prom_parse(res->body, &v)) != NULL)
+	else if (rollout_prom_parse(res->body, &v, errstr,
+	    sizeof errstr) == -1)
 		snprintf(pr->error, sizeof pr->error, "Prometheus: %s",
 		    errstr);
 	else {

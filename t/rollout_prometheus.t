@@ -82,5 +82,5 @@ is(rollout_status($cv, 'gone')->{state}, 'paused',
 $cv->admin('rollout start junk');
 $st = drive('junk', 'running');
 is($st->{state}, 'paused', 'garbage from Prometheus pauses the rollout');
-like($st->{reason}, qr/^no figures from Prometheus: Prometheus: the answer is not a success/,
+like($st->{reason}, qr/^no figures from Prometheus: Prometheus: the answer is not JSON/,
     'saying why');

@@ -71,7 +71,7 @@ sub start_webhook {
 
 # start_fake_prometheus(\%values) -> PROM: answers /api/v1/query with the
 # value of the first key of %values the query contains; a key "garbage"
-# makes every answer garbage.  ->url, ->stop.  The values are read from a
+# makes every answer garbage, a key "raw" every answer its value.  ->url, ->stop.  The values are read from a
 # file the test may rewrite with ->set(%values).
 sub start_fake_prometheus {
 	my (%values) = @_;
@@ -84,6 +84,7 @@ sub start_fake_prometheus {
 		local $/;
 		my $v = decode_json(<$fh>);
 		return (200, 'this is not json') if $v->{garbage};
+		return (200, $v->{raw}) if defined $v->{raw};
 		(my $q = $target) =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
 		for my $k (sort keys %$v) {
 			next unless index($q, $k) >= 0;

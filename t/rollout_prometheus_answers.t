@@ -1,0 +1,77 @@
+#!/usr/bin/perl
+# metrics = prometheus: answers that are not one sound figure never pass
+# for a healthy canary.  A negative value (an error rate or a p95 never
+# is one, so a broken query), several series where one is asked for, and
+# a body cut short in the middle of its JSON each pause the rollout with
+# the reason, where the canary would otherwise be stepped up and promoted
+# on a figure that means nothing.
+
+use strict;
+use warnings;
+use Test::More tests => 8;
+use Time::HiRes qw(time sleep);
+use Cutover::Test;
+use Cutover::Rollout;
+
+my $vec = '{"status":"success","data":{"resultType":"vector","result":[';
+my $one = '{"metric":{"pod":"%s"},"value":[1700000000,"%s"]}';
+my %answers = (
+	negative => $vec . sprintf($one, 'a', '-0.5') . ']}}',
+	neginf => $vec . sprintf($one, 'a', '-Inf') . ']}}',
+	several => $vec . sprintf($one, 'a', '0.001') . ',' .
+	    sprintf($one, 'b', '0.9') . ']}}',
+	truncated => $vec . '{"metric":{},"value":[1700000000,"0.001"',
+);
+my %prom = map { $_ => start_fake_prometheus(raw => $answers{$_}) }
+    keys %answers;
+my $blue = start_backend(name => 'blue');
+my $green = start_backend(name => 'green');
+my $port = free_port();
+
+my $conf = <<"EOF";
+[listener web]
+bind = 127.0.0.1:$port
+[pool blue]
+server = b1 127.0.0.1:${\ $blue->port}
+[pool green]
+server = g1 127.0.0.1:${\ $green->port}
+EOF
+for my $name (sort keys %answers) {
+	$conf .= <<"EOF";
+[route $name]
+path_prefix = /$name
+split = blue 100, green 0
+[rollout $name]
+canary = green
+steps = 50, 100
+interval = 1s
+min_requests = 5
+metrics = prometheus ${\ $prom{$name}->url}
+error_rate_query = errors{pool="{pool}"}
+p95_query = p95{pool="{pool}"}
+EOF
+}
+my $cv = start_cutover(conf => $conf);
+
+$cv->admin("rollout start $_") for sort keys %answers;
+my %st;
+my $deadline = time + 8;
+while (time < $deadline) {
+	%st = map { $_ => rollout_status($cv, $_) } keys %answers;
+	last unless grep { ($_->{state} // '') eq 'running' } values %st;
+	run_parallel(port => $port, path => "/$_", conns => 2, requests => 3)
+	    for keys %answers;
+}
+my %why = (
+	negative => qr/the value -0\.5 is negative/,
+	neginf => qr/the value -Inf is negative/,
+	several => qr/the query returned 2 series, not one/,
+	truncated => qr/the answer is not JSON/,
+);
+for my $name (sort keys %answers) {
+	is($st{$name}{state}, 'paused',
+	    "$name: the rollout pauses, it is not stepped up");
+	like($st{$name}{reason},
+	    qr/^no figures from Prometheus: Prometheus: $why{$name}/,
+	    "$name: the reason says what is wrong with the answer");
+}

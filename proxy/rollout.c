@@ -165,6 +165,7 @@ static struct fetch			*rollout_hook_fetch;
 static struct event			*rollout_hook_timer;
 
 static void	rollout_hook_next(void);
+static void	rollout_prom_stop(struct rollout *);
 
 /* Returns the monotonic clock in microseconds, signed for arithmetic. */
 static int64_t
@@ -580,6 +581,10 @@ rollout_start(struct rollout *ro, const char *why)
 	ro->confirm = 0;
 	ro->reason[0] = '\0';
 	ro->seen_up = 0;
+	/* An earlier run's figures and failures say nothing of this one. */
+	rollout_prom_stop(ro);
+	memset(&ro->prom_err, 0, sizeof ro->prom_err);
+	memset(&ro->prom_p95, 0, sizeof ro->prom_p95);
 	rollout_set_state(ro, ROLLOUT_WAITING);
 	rollout_decide(ro, "started", "started (%s): %s to pool %s in %zu "
 	    "step%s, rollback point %s", why, ro->rc->blue_green ?

@@ -9,7 +9,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 8;
+use Test::More tests => 10;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -84,3 +84,16 @@ $st = drive('junk', 'running');
 is($st->{state}, 'paused', 'garbage from Prometheus pauses the rollout');
 like($st->{reason}, qr/^no figures from Prometheus: Prometheus: the answer is not JSON/,
     'saying why');
+
+# A new run starts afresh: the failure that paused the last one is not
+# held against it before Prometheus has answered this one.
+$cv->admin('rollout abort junk');
+sleep 0.5;
+$junk->set('pool="green"' => 0.001, p95 => 0.01);
+my $mark = $cv->log_mark;
+$cv->admin('rollout start junk');
+$st = drive('junk', 'running');
+is($st->{state}, 'promoted',
+    'a rollout started again once Prometheus answers well is promoted');
+ok(!$cv->wait_log(qr/rollout junk: paused/, from => $mark, timeout => 0),
+    'without a pause on the last run\'s failure');

@@ -200,6 +200,22 @@ rollout_json_str(struct evbuffer *b, const char *s)
 	evbuffer_add(b, "\"", 1);
 }
 
+/*
+ * Appends a figure as a JSON number.  +Inf, which a p95 from Prometheus
+ * may be, has no JSON spelling of its own: 1e999 is a number out of every
+ * double's range, which JSON parsers read as infinity.
+ */
+static void
+rollout_json_num(struct evbuffer *b, double v)
+{
+	if (isnan(v))
+		evbuffer_add(b, "null", 4);
+	else if (isinf(v))
+		evbuffer_add_printf(b, "%s1e999", v < 0 ? "-" : "");
+	else
+		evbuffer_add_printf(b, "%.4f", v);
+}
+
 /* Finds the rollout of a route; NULL when it has none. */
 static struct rollout *
 rollout_find(const char *route)
@@ -1443,12 +1459,14 @@ rollout_json_one(struct evbuffer *b, const struct rollout *ro)
 	    rollout_active(ro) && ro->state != ROLLOUT_WAITING ?
 	    rollout_elapsed(ro, now) / 1e6 : 0.0, rollout_next_in(ro, now));
 	evbuffer_add_printf(b, "\"window\":{\"seconds\":%u,\"requests\":%llu,"
-	    "\"errors\":%llu,\"error_rate\":%.4f,\"p95\":%.4f,"
-	    "\"stable_requests\":%llu,\"stable_error_rate\":%.4f,"
-	    "\"stable_p95\":%.4f},", ro->window,
+	    "\"errors\":%llu,\"error_rate\":", ro->window,
 	    (unsigned long long)ro->wc.requests,
-	    (unsigned long long)(ro->wc.requests - ro->wc.ok),
-	    ro->wc.error_rate, ro->wc.p95,
+	    (unsigned long long)(ro->wc.requests - ro->wc.ok));
+	rollout_json_num(b, ro->wc.error_rate);
+	evbuffer_add_printf(b, ",\"p95\":");
+	rollout_json_num(b, ro->wc.p95);
+	evbuffer_add_printf(b, ",\"stable_requests\":%llu,"
+	    "\"stable_error_rate\":%.4f,\"stable_p95\":%.4f},",
 	    (unsigned long long)ro->ws.requests, ro->ws.error_rate,
 	    ro->ws.p95);
 	evbuffer_add_printf(b, "\"availability\":{\"seconds\":%u,"

@@ -4,11 +4,13 @@
 # is one, so a broken query), several series where one is asked for, and
 # a body cut short in the middle of its JSON each pause the rollout with
 # the reason, where the canary would otherwise be stepped up and promoted
-# on a figure that means nothing.
+# on a figure that means nothing.  A p95 of +Inf (histogram_quantile()
+# past the last bucket) is a figure: it rolls back, and the rollout's JSON
+# stays JSON.
 
 use strict;
 use warnings;
-use Test::More tests => 8;
+use Test::More tests => 11;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -21,9 +23,10 @@ my %answers = (
 	several => $vec . sprintf($one, 'a', '0.001') . ',' .
 	    sprintf($one, 'b', '0.9') . ']}}',
 	truncated => $vec . '{"metric":{},"value":[1700000000,"0.001"',
+	inf => [errors => 0.001, p95 => '+Inf'],
 );
-my %prom = map { $_ => start_fake_prometheus(raw => $answers{$_}) }
-    keys %answers;
+my %prom = map { $_ => start_fake_prometheus(ref $answers{$_} ?
+    @{$answers{$_}} : (raw => $answers{$_})) } keys %answers;
 my $blue = start_backend(name => 'blue');
 my $green = start_backend(name => 'green');
 my $port = free_port();
@@ -68,10 +71,14 @@ my %why = (
 	several => qr/the query returned 2 series, not one/,
 	truncated => qr/the answer is not JSON/,
 );
-for my $name (sort keys %answers) {
+for my $name (grep { $_ ne 'inf' } sort keys %answers) {
 	is($st{$name}{state}, 'paused',
 	    "$name: the rollout pauses, it is not stepped up");
 	like($st{$name}{reason},
 	    qr/^no figures from Prometheus: Prometheus: $why{$name}/,
 	    "$name: the reason says what is wrong with the answer");
 }
+is($st{inf}{state}, 'rolled_back', 'a p95 of +Inf rolls the canary back');
+like($st{inf}{reason}, qr/^p95_latency inf(?:s)? above max_p95_latency/,
+    'the reason gives the figure');
+is($st{inf}{window}{p95}, 9**9**9, 'rollout status json gives it as infinity');

@@ -33,6 +33,7 @@ struct fetch {
 	char			*json;		/* the POST body */
 	char			*body;		/* the response, bounded */
 	size_t			 len;
+	int			 truncated;	/* passed FETCH_MAXBODY */
 	fetch_done_cb		 done;
 	void			*arg;
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -103,7 +104,8 @@ fetch_done(CURL *easy, CURLcode rc, void *priv)
 	struct fetch_result	 res;
 
 	memset(&res, 0, sizeof res);
-	res.ok = rc == CURLE_OK;
+	res.ok = rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && f->truncated);
+	res.truncated = f->truncated;
 	if (res.ok)
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &res.status);
 	else
@@ -204,7 +206,11 @@ fetch_curl_timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 
 WORKER_LOCKED_EVENT_CB(fetch_curl_timer_cb)
 
-/* Keeps up to FETCH_MAXBODY bytes of a response body. */
+/*
+ * Keeps up to FETCH_MAXBODY bytes of a response body, and stops the
+ * transfer past that: a peer sending without end must not keep the
+ * client reading until the timeout.
+ */
 static size_t
 fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -212,15 +218,17 @@ fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	size_t		 n = size * nmemb, keep;
 
 	keep = n;
-	if (f->len + keep > FETCH_MAXBODY)
+	if (f->len + keep > FETCH_MAXBODY) {
 		keep = FETCH_MAXBODY - f->len;
+		f->truncated = 1;
+	}
 	if (keep > 0) {
 		f->body = xreallocarray(f->body, f->len + keep + 1, 1);
 		memcpy(f->body + f->len, ptr, keep);
 		f->len += keep;
 		f->body[f->len] = '\0';
 	}
-	return (n);
+	return (f->truncated ? 0 : n);
 }
 
 struct fetch_loop *

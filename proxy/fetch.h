@@ -32,6 +32,7 @@ struct fetch_result {
 	long		 status;	/* 0 without a response */
 	const char	*body;		/* NUL-terminated, at most 64k kept */
 	size_t		 len;
+	int		 truncated;	/* the body was longer: cut, unread */
 	const char	*error;		/* why there is no response */
 };
 

@@ -974,6 +974,9 @@ rollout_prom_done_cb(const struct fetch_result *res, void *arg)
 	else if (res->status != 200)
 		snprintf(pr->error, sizeof pr->error, "Prometheus answered "
 		    "status %ld", res->status);
+	else if (res->truncated)
+		snprintf(pr->error, sizeof pr->error, "Prometheus: the answer "
+		    "is larger than 64 KiB");
 	else if (rollout_prom_parse(res->body, &v, errstr,
 	    sizeof errstr) == -1)
 		snprintf(pr->error, sizeof pr->error, "Prometheus: %s",

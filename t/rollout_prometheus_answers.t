@@ -2,7 +2,8 @@
 # metrics = prometheus: answers that are not one sound figure never pass
 # for a healthy canary.  A negative value (an error rate or a p95 never
 # is one, so a broken query), several series where one is asked for, and
-# a body cut short in the middle of its JSON each pause the rollout with
+# a body cut short in the middle of its JSON, and one too large to be
+# read whole (64 KiB) though what came of it was JSON, each pause the rollout with
 # the reason, where the canary would otherwise be stepped up and promoted
 # on a figure that means nothing.  A p95 of +Inf (histogram_quantile()
 # past the last bucket) is a figure: it rolls back, and the rollout's JSON
@@ -10,7 +11,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 11;
+use Test::More tests => 13;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -23,6 +24,7 @@ my %answers = (
 	several => $vec . sprintf($one, 'a', '0.001') . ',' .
 	    sprintf($one, 'b', '0.9') . ']}}',
 	truncated => $vec . '{"metric":{},"value":[1700000000,"0.001"',
+	large => $vec . sprintf($one, 'a', '0.001') . ']}}' . ' ' x 70000,
 	inf => [errors => 0.001, p95 => '+Inf'],
 );
 my %prom = map { $_ => start_fake_prometheus(ref $answers{$_} ?
@@ -70,6 +72,7 @@ my %why = (
 	neginf => qr/the value -Inf is negative/,
 	several => qr/the query returned 2 series, not one/,
 	truncated => qr/the answer is not JSON/,
+	large => qr/the answer is larger than 64 KiB/,
 );
 for my $name (grep { $_ ne 'inf' } sort keys %answers) {
 	is($st{$name}{state}, 'paused',

@@ -103,6 +103,8 @@ struct rollout_decision {
 /* A figure read from Prometheus. */
 struct rollout_prom {
 	struct fetch	*fetch;		/* the query in flight */
+	const char	*route;		/* the rollout's, for logs */
+	const char	*name;		/* "error_rate" or "p95" */
 	double		 value;
 	int64_t		 at;		/* when it came; 0: never */
 	char		 error[160];	/* the last failure, or "" */
@@ -166,6 +168,7 @@ static struct event			*rollout_hook_timer;
 
 static void	rollout_hook_next(void);
 static void	rollout_prom_stop(struct rollout *);
+static int	rollout_active(const struct rollout *);
 
 /* Returns the monotonic clock in microseconds, signed for arithmetic. */
 static int64_t
@@ -238,6 +241,8 @@ rollout_set_state(struct rollout *ro, enum rollout_state state)
 	log_debug("rollout %s: %s -> %s", ro->route,
 	    rollout_state_names[ro->state], rollout_state_names[state]);
 	ro->state = state;
+	if (!rollout_active(ro))
+		rollout_prom_stop(ro);	/* its answers would judge nothing */
 }
 
 /* Returns the index of pool in the route's split, or -1. */
@@ -966,8 +971,10 @@ rollout_prom_done_cb(const struct fetch_result *res, void *arg)
 	struct rollout_prom	*pr = arg;
 	char			 errstr[128];
 	double			 v;
+	int			 failing;
 
 	pr->fetch = NULL;
+	failing = pr->error[0] != '\0';
 	if (!res->ok)
 		snprintf(pr->error, sizeof pr->error, "cannot reach "
 		    "Prometheus: %s", res->error);
@@ -986,6 +993,13 @@ rollout_prom_done_cb(const struct fetch_result *res, void *arg)
 		pr->at = rollout_now();
 		pr->error[0] = '\0';
 	}
+	/* Once per failure and per recovery, not per query. */
+	if (!failing && pr->error[0] != '\0')
+		log_warn("rollout %s: %s query: %s", pr->route, pr->name,
+		    pr->error);
+	else if (failing && pr->error[0] == '\0')
+		log_info("rollout %s: %s query: Prometheus answers again",
+		    pr->route, pr->name);
 }
 
 /* Appends s to b with {route} and {pool} replaced, URL-encoded. */
@@ -1022,7 +1036,7 @@ rollout_prom_query(struct evbuffer *b, const char *s, const char *route,
 /* Starts a query of Prometheus for one figure unless one is running. */
 static void
 rollout_prom_start(struct rollout *ro, struct rollout_prom *pr,
-    const char *query)
+    const char *name, const char *query)
 {
 	struct evbuffer	*b;
 	const char	*base = ro->rc->prometheus_url;
@@ -1030,6 +1044,8 @@ rollout_prom_start(struct rollout *ro, struct rollout_prom *pr,
 
 	if (pr->fetch != NULL)
 		return;
+	pr->route = ro->route;
+	pr->name = name;
 	if ((b = evbuffer_new()) == NULL)
 		fatal("out of memory");
 	evbuffer_add_printf(b, "%.*s/api/v1/query?query=", (int)(len > 0 &&
@@ -1074,8 +1090,9 @@ rollout_measure(struct rollout *ro, int64_t now)
 	ro->from_prom = 0;
 	if (rc->prometheus_url == NULL)
 		return (0);
-	rollout_prom_start(ro, &ro->prom_err, rc->error_rate_query);
-	rollout_prom_start(ro, &ro->prom_p95, rc->p95_query);
+	rollout_prom_start(ro, &ro->prom_err, "error_rate",
+	    rc->error_rate_query);
+	rollout_prom_start(ro, &ro->prom_p95, "p95", rc->p95_query);
 	if (ro->prom_err.at == 0 || now - ro->prom_err.at >
 	    ROLLOUT_PROM_MAXAGE || ro->prom_p95.at == 0 ||
 	    now - ro->prom_p95.at > ROLLOUT_PROM_MAXAGE)

@@ -9,7 +9,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 10;
+use Test::More tests => 11;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -78,6 +78,9 @@ like($st->{reason}, qr/^no figures from Prometheus: cannot reach Prometheus/,
 sleep 1.5;
 is(rollout_status($cv, 'gone')->{state}, 'paused',
     'and it stays paused, never promoted on missing data');
+is(scalar(() = $cv->log =~
+    /\[warn\] rollout gone: error_rate query: cannot reach Prometheus/g), 1,
+    'the failing query is logged once, not at each attempt');
 
 $cv->admin('rollout start junk');
 $st = drive('junk', 'running');

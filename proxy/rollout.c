@@ -284,7 +284,11 @@ rollout_elapsed(const struct rollout *ro, int64_t now)
 	return (now > ro->step_start ? now - ro->step_start : 0);
 }
 
-/* Queues a webhook event; the oldest goes when the queue is full. */
+/*
+ * Queues a webhook event.  When the queue is full the oldest event not
+ * being posted goes, so that the latest, which tell where the rollout
+ * is now, are the ones kept.
+ */
 static void
 rollout_hook_add(const char *url, char *body, const char *route,
     const char *event)
@@ -293,7 +297,9 @@ rollout_hook_add(const char *url, char *body, const char *route,
 
 	if (rollout_nhooks == ROLLOUT_HOOK_QUEUE) {
 		h = TAILQ_FIRST(&rollout_hooks);
-		if (h != NULL && rollout_hook_fetch == NULL) {
+		if (rollout_hook_fetch != NULL)
+			h = TAILQ_NEXT(h, entry);	/* the head is in flight */
+		if (h != NULL) {
 			log_warn("rollout webhook: queue full, event %s "
 			    "dropped", h->what);
 			TAILQ_REMOVE(&rollout_hooks, h, entry);

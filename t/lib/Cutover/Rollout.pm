@@ -19,8 +19,9 @@ my @CHILDREN;
 # Serves HTTP on a free port of 127.0.0.1 in a child process: each request
 # is handed to $handler->($method, $target, $body), which returns
 # (status, body); with $log, "METHOD TARGET BODY" lines are appended to it.
+# With $delay, connections wait that many seconds before the first accept.
 sub _serve {
-	my ($handler, $log) = @_;
+	my ($handler, $log, $delay) = @_;
 	my $port = free_port();
 	my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
 	    LocalPort => $port, Listen => 16, ReuseAddr => 1)
@@ -29,6 +30,7 @@ sub _serve {
 	if ($pid == 0) {
 		$SIG{ALRM} = 'DEFAULT';
 		$SIG{TERM} = sub { POSIX::_exit(0) };
+		sleep $delay if $delay;
 		while (my $c = $srv->accept) {
 			local $/ = "\r\n";
 			my $line = <$c> // next;
@@ -60,11 +62,15 @@ sub _serve {
 	return ($port, $pid);
 }
 
-# start_webhook() -> HOOK: a receiver of webhook POSTs.  ->url, ->events
-# (the event names received, in order), ->bodies (decoded), ->stop.
+# start_webhook(delay => SECONDS) -> HOOK: a receiver of webhook POSTs,
+# which answers nothing for the first SECONDS when delay is given.  ->url,
+# ->events (the event names received, in order), ->bodies (decoded),
+# ->stop.
 sub start_webhook {
+	my (%o) = @_;
 	my $log = tmpdir() . '/webhook-' . free_port() . '.log';
-	my ($port, $pid) = _serve(sub { return (200, "{}") }, $log);
+	my ($port, $pid) = _serve(sub { return (200, "{}") }, $log,
+	    $o{delay});
 	return bless { port => $port, pid => $pid, log => $log },
 	    'Cutover::Rollout::Hook';
 }

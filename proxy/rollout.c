@@ -297,8 +297,8 @@ rollout_hook_add(const char *url, char *body, const char *route,
 
 	if (rollout_nhooks == ROLLOUT_HOOK_QUEUE) {
 		h = TAILQ_FIRST(&rollout_hooks);
-		if (rollout_hook_fetch != NULL)
-			h = TAILQ_NEXT(h, entry);	/* the head is in flight */
+		if (rollout_hook_fetch != NULL)	/* the head is in flight */
+			h = TAILQ_NEXT(h, entry);
 		if (h != NULL) {
 			log_warn("rollout webhook: queue full, event %s "
 			    "dropped", h->what);
@@ -806,7 +806,8 @@ rollout_json_skip(const char **pp, int depth)
 		p += 1 + strspn(p + 1, " \t\r\n");
 		while (*p != close) {
 			if (close == '}' && (*p != '"' ||
-			    rollout_json_skip(&p, depth + 1) == -1 || *p++ != ':'))
+			    rollout_json_skip(&p, depth + 1) == -1 ||
+			    *p++ != ':'))
 				return (-1);
 			if (rollout_json_skip(&p, depth + 1) == -1)
 				return (-1);

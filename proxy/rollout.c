@@ -82,6 +82,7 @@
 #define ROLLOUT_RATIO_FLOOR	0.005	/* s: faster p95s count as this */
 #define ROLLOUT_PROM_TIMEOUT	2000	/* ms per query */
 #define ROLLOUT_PROM_MAXAGE	3000000	/* us a Prometheus figure is fresh */
+#define ROLLOUT_PROM_EVERY	1000000	/* us between queries of a figure */
 #define ROLLOUT_JSON_MAXDEPTH	32	/* of a Prometheus answer */
 
 enum rollout_state {
@@ -107,6 +108,7 @@ struct rollout_prom {
 	const char	*name;		/* "error_rate" or "p95" */
 	double		 value;
 	int64_t		 at;		/* when it came; 0: never */
+	int64_t		 asked;		/* when the last query started */
 	char		 error[160];	/* the last failure, or "" */
 };
 
@@ -1040,17 +1042,22 @@ rollout_prom_query(struct evbuffer *b, const char *s, const char *route,
 	}
 }
 
-/* Starts a query of Prometheus for one figure unless one is running. */
+/*
+ * Starts a query of Prometheus for one figure, once a second at most and
+ * unless one is running.
+ */
 static void
 rollout_prom_start(struct rollout *ro, struct rollout_prom *pr,
-    const char *name, const char *query)
+    const char *name, const char *query, int64_t now)
 {
 	struct evbuffer	*b;
 	const char	*base = ro->rc->prometheus_url;
 	size_t		 len = strlen(base);
 
-	if (pr->fetch != NULL)
+	if (pr->fetch != NULL || (pr->asked != 0 &&
+	    now - pr->asked < ROLLOUT_PROM_EVERY))
 		return;
+	pr->asked = now;
 	pr->route = ro->route;
 	pr->name = name;
 	if ((b = evbuffer_new()) == NULL)
@@ -1098,8 +1105,8 @@ rollout_measure(struct rollout *ro, int64_t now)
 	if (rc->prometheus_url == NULL)
 		return (0);
 	rollout_prom_start(ro, &ro->prom_err, "error_rate",
-	    rc->error_rate_query);
-	rollout_prom_start(ro, &ro->prom_p95, "p95", rc->p95_query);
+	    rc->error_rate_query, now);
+	rollout_prom_start(ro, &ro->prom_p95, "p95", rc->p95_query, now);
 	if (ro->prom_err.at == 0 || now - ro->prom_err.at >
 	    ROLLOUT_PROM_MAXAGE || ro->prom_p95.at == 0 ||
 	    now - ro->prom_p95.at > ROLLOUT_PROM_MAXAGE)

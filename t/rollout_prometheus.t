@@ -9,7 +9,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 11;
+use Test::More tests => 12;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -87,6 +87,14 @@ $st = drive('junk', 'running');
 is($st->{state}, 'paused', 'garbage from Prometheus pauses the rollout');
 like($st->{reason}, qr/^no figures from Prometheus: Prometheus: the answer is not JSON/,
     'saying why');
+# Paused, it keeps asking, so as to go on once the figures are good: once
+# a second per figure, not at each turn of the controller (250 ms).
+my $q0 = $junk->queries;
+sleep 2;
+my $asked = $junk->queries - $q0;
+ok($asked >= 2 && $asked <= 6,
+    'a paused rollout asks Prometheus about once a second per figure')
+    or diag("$asked queries in 2 s");
 
 # A new run starts afresh: the failure that paused the last one is not
 # held against it before Prometheus has answered this one.

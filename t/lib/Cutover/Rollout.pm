@@ -77,12 +77,14 @@ sub start_webhook {
 
 # start_fake_prometheus(\%values) -> PROM: answers /api/v1/query with the
 # value of the first key of %values the query contains; a key "garbage"
-# makes every answer garbage, a key "raw" every answer its value.  ->url, ->stop.  The values are read from a
+# makes every answer garbage, a key "raw" every answer its value.  ->url,
+# ->queries (how many it got so far), ->stop.  The values are read from a
 # file the test may rewrite with ->set(%values).
 sub start_fake_prometheus {
 	my (%values) = @_;
 	my $file = tmpdir() . '/prom-' . free_port() . '.json';
-	my $self = bless { file => $file }, 'Cutover::Rollout::Prom';
+	my $self = bless { file => $file, log => "$file.log" },
+	    'Cutover::Rollout::Prom';
 	$self->set(%values);
 	my ($port, $pid) = _serve(sub {
 		my ($method, $target) = @_;
@@ -100,7 +102,7 @@ sub start_fake_prometheus {
 		}
 		return (200, '{"status":"success","data":{"resultType":'
 		    . '"vector","result":[]}}');
-	});
+	}, $self->{log});
 	@$self{qw(port pid)} = ($port, $pid);
 	return $self;
 }
@@ -158,6 +160,12 @@ sub events { return map { $_->{event} // '?' } $_[0]->bodies }
 package Cutover::Rollout::Prom;
 
 sub url { return "http://127.0.0.1:$_[0]{port}" }
+
+sub queries {
+	open(my $fh, '<', $_[0]{log}) or return 0;
+	my @l = <$fh>;
+	return scalar @l;
+}
 
 sub set {
 	my ($self, %values) = @_;

@@ -446,6 +446,8 @@ ocsp_fetch_done(const struct fetch_result *res, void *arg)
 		why = xasprintf("no answer: %s", res->error);
 	else if (res->status != 200)
 		why = xasprintf("status %ld", res->status);
+	else if (res->truncated)
+		why = xasprintf("an answer larger than %zu bytes", res->len);
 	else
 		why = ocsp_check((const unsigned char *)res->body,
 		    (long)res->len, s->leaf, s->issuer, &next);

@@ -11,7 +11,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 13;
+use Test::More tests => 15;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -26,6 +26,8 @@ my %answers = (
 	truncated => $vec . '{"metric":{},"value":[1700000000,"0.001"',
 	large => $vec . sprintf($one, 'a', '0.001') . ']}}' . ' ' x 70000,
 	inf => [errors => 0.001, p95 => '+Inf'],
+	# A percentage where a ratio is meant: every canary would roll back.
+	percent => [errors => 5, p95 => 0.01],
 );
 my %prom = map { $_ => start_fake_prometheus(ref $answers{$_} ?
     @{$answers{$_}} : (raw => $answers{$_})) } keys %answers;
@@ -73,6 +75,7 @@ my %why = (
 	several => qr/the query returned 2 series, not one/,
 	truncated => qr/the answer is not JSON/,
 	large => qr/the answer is larger than 64 KiB/,
+	percent => qr/the error rate 5 is above 1: the query must give a ratio/,
 );
 for my $name (grep { $_ ne 'inf' } sort keys %answers) {
 	is($st{$name}{state}, 'paused',

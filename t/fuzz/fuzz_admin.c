@@ -239,11 +239,11 @@ worker_unlock_slow(void)
 
 /* Keeps the work for LLVMFuzzerTestOneInput() to run, one at a time. */
 void
-worker_offload(void (*work)(void *), void (*done)(void *), void *arg)
+worker_offload(const struct worker_offload_ops *ops, void *arg)
 {
 	FUZZ_CHECK(admin_pending_work == NULL);
-	admin_pending_work = work;
-	admin_pending_done = done;
+	admin_pending_work = ops->work;
+	admin_pending_done = ops->done;
 	admin_pending_arg = arg;
 }
 

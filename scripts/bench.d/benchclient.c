@@ -7,6 +7,11 @@
  *	the connections for SECONDS and prints "closed K" (connections the
  *	proxy closed or that sent unexpected bytes meanwhile).
  *
+ *   benchclient tlshold PORT N SECONDS [PATH]
+ *	the same over TLS (OpenSSL's defaults: TLS 1.3 with the bench's
+ *	proxies; the certificate is not verified), each handshake done
+ *	before its request.
+ *
  *   benchclient count PORT CONNS REQUESTS [PATH]
  *	sends exactly REQUESTS requests over CONNS keep-alive connections
  *	(one request in flight per connection) and prints "done R errors E
@@ -31,8 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 struct conn {
 	int	fd;
+	SSL	*ssl;		/* tlshold */
 	char	buf[32768];
 	size_t	len;
 	int	busy;		/* a request is under way */
@@ -42,6 +50,7 @@ static struct sockaddr_in	addr;
 static char			req[256];
 static size_t			reqlen;
 static long			errors;
+static SSL_CTX			*tls;		/* tlshold */
 
 static double
 now(void)
@@ -67,13 +76,23 @@ conn_open(struct conn *c)
 		c->fd = -1;
 		return (-1);
 	}
+	/* The socket blocks: the handshake is over when SSL_connect returns. */
+	if (tls != NULL && ((c->ssl = SSL_new(tls)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1)) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		close(c->fd);
+		c->fd = -1;
+		return (-1);
+	}
 	return (0);
 }
 
 static int
 conn_send(struct conn *c)
 {
-	if (write(c->fd, req, reqlen) != (ssize_t)reqlen)
+	if (c->ssl != NULL ? SSL_write(c->ssl, req, (int)reqlen) !=
+	    (int)reqlen : write(c->fd, req, reqlen) != (ssize_t)reqlen)
 		return (-1);
 	c->busy = 1;
 	return (0);
@@ -90,7 +109,11 @@ conn_read(struct conn *c)
 	char	*end, *cl;
 	size_t	 head, body;
 
-	n = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+	if (c->ssl != NULL)
+		n = SSL_read(c->ssl, c->buf + c->len,
+		    (int)(sizeof c->buf - 1 - c->len));
+	else
+		n = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
 	if (n <= 0)
 		return (n == -1 && errno == EAGAIN ? 0 : -1);
 	c->len += n;
@@ -251,6 +274,7 @@ main(int argc, char **argv)
 
 	if (argc < 5) {
 		fprintf(stderr, "usage: benchclient hold PORT N SECONDS [PATH]"
+		    "\n       benchclient tlshold PORT N SECONDS [PATH]"
 		    "\n       benchclient count PORT CONNS REQUESTS [PATH]\n");
 		return (2);
 	}
@@ -263,6 +287,13 @@ main(int argc, char **argv)
 	    "User-Agent: benchclient\r\n\r\n", path);
 	if (strcmp(argv[1], "hold") == 0)
 		return (hold(atoi(argv[3]), atoi(argv[4])));
+	if (strcmp(argv[1], "tlshold") == 0) {
+		if ((tls = SSL_CTX_new(TLS_client_method())) == NULL) {
+			fprintf(stderr, "benchclient: no TLS context\n");
+			return (2);
+		}
+		return (hold(atoi(argv[3]), atoi(argv[4])));
+	}
 	if (strcmp(argv[1], "count") == 0)
 		return (count(atoi(argv[3]), atol(argv[4])));
 	fprintf(stderr, "benchclient: unknown mode %s\n", argv[1]);

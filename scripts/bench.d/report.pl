@@ -31,7 +31,7 @@ while (<$in>) {
 	my ($p, $t) = @f[0, 1];
 	push @profiles, $p unless $seen{$p}++;
 	my $r;
-	if ($p =~ /^idle-(\d+)/) {
+	if ($p =~ /^idle-(?:tls-)?(\d+)/) {
 		$r = { run => $f[2], rss_before_kb => $f[3], rss_after_kb => $f[4],
 		    bytes_per_conn => $f[5], held => $f[6], error => $f[9] };
 	} else {
@@ -144,9 +144,10 @@ print $j "  \"errors\": ", jnum($E{ERRORS} || 0, '%d'), ",\n";
 print $j "  \"profiles\": [\n";
 my @pj;
 for my $p (@profiles) {
-	my $idle = $p =~ /^idle-(\d+)/;
-	my $d = $idle ? "$1 idle keep-alive client connections held"
-	    : $desc{$p} // $p;
+	my ($tls, $n) = $p =~ /^idle-(tls-)?(\d+)/;
+	my $idle = defined $n;
+	my $d = $idle ? "$n idle " . ($tls ? 'TLS 1.3 ' : '') .
+	    "keep-alive client connections held" : $desc{$p} // $p;
 	my @tj;
 	for my $t (grep { $med{$p}{$_} } @order) {
 		my $m = $med{$p}{$t};
@@ -285,9 +286,9 @@ if (@thr) {
 	}
 }
 for my $p (grep { /^idle-/ } @profiles) {
-	my ($n) = $p =~ /(\d+)/;
-	print $md "Idle keep-alive connections ($n held, one request each): ",
-	    "proxy RSS growth.\n\n";
+	my ($tls, $n) = $p =~ /^idle-(tls-)?(\d+)/;
+	print $md "Idle ", $tls ? 'TLS 1.3 ' : '', "keep-alive connections ",
+	    "($n held, one request each): proxy RSS growth.\n\n";
 	print $md "| proxy | RSS before MiB | RSS after MiB | bytes / connection | × HAProxy | errors |\n";
 	print $md "|---|---:|---:|---:|---:|---:|\n";
 	for my $t (grep { $med{$p}{$_} } @order) {

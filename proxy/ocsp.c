@@ -56,6 +56,7 @@
 struct ocsp_staple {
 	TAILQ_ENTRY(ocsp_staple) entry;	/* on ocsp_list while fetched */
 	int			 listed;
+	int			 gone;		/* its context is freed */
 	int			 refs;		/* the context's, a fetch's */
 
 	/* Set when made, read only after. */
@@ -97,7 +98,11 @@ ocsp_unref_locked(struct ocsp_staple *s)
 	free(s);
 }
 
-/* The context is freed: its staple is fetched no more. */
+/*
+ * The context is freed: its staple is fetched no more.  One with a fetch
+ * in flight stays listed until the fetch ends, so that ocsp_clear() can
+ * still cancel it at exit.
+ */
 static void
 ocsp_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp)
@@ -112,10 +117,7 @@ ocsp_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&ocsp_lock);
-	if (s->listed) {
-		TAILQ_REMOVE(&ocsp_list, s, entry);
-		s->listed = 0;
-	}
+	s->gone = 1;
 	ocsp_unref_locked(s);
 	pthread_mutex_unlock(&ocsp_lock);
 }
@@ -361,7 +363,7 @@ ocsp_list_add(struct ocsp_staple *s)
 	s->due = now;
 	pthread_mutex_lock(&ocsp_lock);
 	TAILQ_FOREACH(o, &ocsp_list, entry) {
-		if (strcmp(o->get, s->get) != 0 || o->der == NULL ||
+		if (o->gone || strcmp(o->get, s->get) != 0 || o->der == NULL ||
 		    (o->next_update != 0 && o->next_update < now))
 			continue;
 		s->der = xmalloc(o->len);
@@ -458,8 +460,8 @@ ocsp_fetch_done(const struct fetch_result *res, void *arg)
 
 	pthread_mutex_lock(&ocsp_lock);
 	s->fetch = NULL;
-	if (!s->listed) {
-		/* Its context is gone. */
+	if (s->gone) {
+		/* Its context is freed. */
 	} else if (why == NULL) {
 		free(s->der);
 		s->der = der;
@@ -501,7 +503,7 @@ ocsp_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	pthread_mutex_lock(&ocsp_lock);
 	TAILQ_FOREACH(s, &ocsp_list, entry) {
-		if (s->fetch != NULL || s->due > now)
+		if (s->gone || s->fetch != NULL || s->due > now)
 			continue;
 		/* Done is never called from fetch_start() itself. */
 		if ((s->fetch = fetch_start(s->get, NULL, OCSP_FETCH_MS,

@@ -19,7 +19,7 @@ use Time::HiRes qw(sleep time);
 use Cutover::Rollout;
 use Cutover::Test;
 
-plan tests => 14;
+plan tests => 16;
 
 my $dir = Cutover::Test::tmpdir() . '/ocsp';
 mkdir $dir;
@@ -85,12 +85,13 @@ my $back = start_backend(name => 'plain');
 my $port = free_port();
 # A listener on port $p whose certificate is in $dir/$cert.pem.
 sub conf {
-	my ($p, $cert) = @_;
+	my ($p, $cert, $stapling) = @_;
+	$stapling //= 'fetch';
 	return <<"EOF";
 [listener web]
 bind = 127.0.0.1:$p
 tls_cert = $dir/$cert.pem
-tls_ocsp_stapling = fetch
+tls_ocsp_stapling = $stapling
 
 [pool blue]
 server = b1 127.0.0.1:$back->{port}
@@ -166,3 +167,19 @@ ok(Cutover::Test::wait_for(sub {
 my $t0 = time;
 is($cut2->stop, 0, 'SIGTERM while the fetch hangs: a clean exit');
 cmp_ok(time - $t0, '<', 5, '... without waiting for the responder');
+
+# A reload drops the context whose fetch hangs (stapling turned off), then
+# a stop while that fetch is still in flight: it is cancelled too, and
+# (under the sanitizers) nothing leaks.
+my $port3 = free_port();
+my $cut3 = start_cutover(conf => conf($port3, 'front'));
+# Its first fetch starts a second after it does; the responder, still
+# busy with the hanging request, holds it unanswered.
+sleep(1.5);
+$mark = $cut3->log_mark;
+$cut3->rewrite(conf($port3, 'front', 'off'));
+$cut3->reload;
+ok($cut3->wait_log(qr/config reloaded/, from => $mark),
+    'a reload drops the context being fetched for');
+is($cut3->stop, 0,
+    'SIGTERM while the dropped context\'s fetch hangs: a clean exit');

@@ -242,7 +242,12 @@ ocsp_check(const unsigned char *der, long len, X509 *leaf, X509 *issuer,
 	else if (status != V_OCSP_CERTSTATUS_GOOD)
 		why = xasprintf("the certificate is %s",
 		    OCSP_cert_status_str(status));
-	else if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
+	/*
+	 * The five minutes of skew are for thisUpdate only: one whose
+	 * nextUpdate has passed would not be stapled (ocsp_status_cb).
+	 */
+	else if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1 ||
+	    (nextupd != NULL && X509_cmp_current_time(nextupd) != 1)) {
 		why = xstrdup("it is out of date");
 		ERR_clear_error();
 	} else {

@@ -12,6 +12,7 @@
 use strict;
 use warnings;
 
+use File::Basename qw(dirname);
 use MIME::Base64 qw(decode_base64);
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -19,7 +20,7 @@ use Time::HiRes qw(sleep time);
 use Cutover::Rollout;
 use Cutover::Test;
 
-plan tests => 16;
+plan tests => 19;
 
 my $dir = Cutover::Test::tmpdir() . '/ocsp';
 mkdir $dir;
@@ -63,7 +64,9 @@ sub cert {
 cert('front', "authorityInfoAccess=OCSP;URI:http://127.0.0.1:$rport/ocsp\n");
 cert('noaia', '');
 
-# The responses: good and revoked, from the request openssl makes.
+# The responses: good and revoked, from the request openssl makes, and
+# stale: good, but signed a day and two minutes ago for a day (openssl
+# made to see that time through t/clock_shift.c).
 my $serial = `openssl x509 -in $dir/front.crt -noout -serial`;
 $serial =~ s/^serial=|\s+$//g;
 my @t = gmtime(time + 2 * 86400);
@@ -79,6 +82,14 @@ for my $m ('good', 'revoked') {
 	openssl("ocsp -index $dir/$m.index -rsigner $dir/ca.crt " .
 	    "-rkey $dir/ca.key -CA $dir/ca.crt -reqin $dir/req.der " .
 	    "-respout $dir/$m.der -ndays 1");
+}
+{
+	my $shift = dirname($ENV{CUTOVER_BACKEND} // '.') . '/clock_shift.so';
+	local $ENV{LD_PRELOAD} = $shift;
+	local $ENV{CLOCK_SHIFT} = -(86400 + 120);
+	openssl("ocsp -index $dir/good.index -rsigner $dir/ca.crt " .
+	    "-rkey $dir/ca.key -CA $dir/ca.crt -reqin $dir/req.der " .
+	    "-respout $dir/stale.der -ndays 1");
 }
 
 my $back = start_backend(name => 'plain');
@@ -153,6 +164,22 @@ my $r = run_cutover('-t', '-c', $conf);
 isnt($r->{status}, 0, 'a certificate without a responder refuses the config');
 like($r->{all}, qr/:3: listener web: tls_ocsp_stapling: \S+noaia\.pem: the certificate names no OCSP responder/,
     'saying so at the line of its tls_cert');
+
+# A response that expired two minutes ago is out of date, though within
+# the five minutes of clock skew OpenSSL's check allows: in a file it
+# refuses the config, and fetched it is not taken (where it would replace
+# a response still current, and staple nothing).
+system("cp $dir/stale.der $dir/front.pem.ocsp") == 0 or die;
+$conf = write_conf(conf($port, 'front', 'on'), name => 'stale.conf');
+$r = run_cutover('-t', '-c', $conf);
+like($r->{all}, qr/tls_ocsp_stapling: \S+front\.pem\.ocsp: it is out of date/,
+    'an expired response in the file refuses the config');
+mode('stale');
+my $port4 = free_port();
+my $cut4 = start_cutover(conf => conf($port4, 'front'));
+ok($cut4->wait_log(qr/tls_ocsp_stapling \S+front\.pem: it is out of date; nothing to staple, fetching again in 1s/,
+    timeout => 5), 'an expired response from the responder is not taken');
+is($cut4->stop, 0, 'a clean exit');
 
 # Stopped while a fetch hangs: cutover exits at once, and (under the
 # sanitizers) without a leak.

@@ -168,11 +168,17 @@ tls_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
-/* Whether key k, made at made, still encrypts (0 period: no rotation). */
+/*
+ * Whether a key made at made still encrypts (0 period: no rotation).  A
+ * key made after now, by a thread that read the clock after the caller
+ * did, is fresh: else each thread that lost that race would make a key
+ * of its own, and a few of them at once would push out of the ring the
+ * keys of tickets made within the last period.
+ */
 static int
 tls_ticket_fresh(uint64_t made, uint64_t now, long period)
 {
-	return (period == 0 || now - made < (uint64_t)period);
+	return (period == 0 || made >= now || now - made < (uint64_t)period);
 }
 
 /* Copies the key that encrypts now to *k, making one when due; -1: none. */

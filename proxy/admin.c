@@ -14,8 +14,8 @@
  * stays allocated until its generation is released, since a session still
  * holding that generation may point at it.
  *
- * Limits: lines of 4096 bytes, 16 clients at once, 30 s without a byte
- * read from a client closes it.
+ * Limits: lines of 4096 bytes, 16 clients at once, admin_timeout (30 s
+ * by default) without a byte read from a client closes it.
  */
 #include <sys/types.h>
 #include <sys/ioctl.h>
@@ -57,7 +57,6 @@
 
 #define ADMIN_MAXLINE		4096
 #define ADMIN_MAXCLIENTS	16
-#define ADMIN_IDLE		30		/* seconds */
 #define ADMIN_MAXARGS		64
 #define ADMIN_MAXOUT		(1024 * 1024)	/* queued: stop reading */
 #define ADMIN_FLUSH		1000		/* ms to send answers at exit */
@@ -1638,7 +1637,7 @@ admin_event_cb_locked(struct bufferevent *bev, short what, void *arg)
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 			return;
 	} else if (what & BEV_EVENT_TIMEOUT)
-		log_debug("admin: client idle for %d s: closed", ADMIN_IDLE);
+		log_debug("admin: client silent for admin_timeout: closed");
 	admin_client_free(c);
 }
 
@@ -1668,7 +1667,8 @@ admin_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
 	struct bufferevent	*bev;
 	struct ucred		 cred;
 	socklen_t		 len = sizeof cred;
-	struct timeval		 tv = { ADMIN_IDLE, 0 };
+	long			 ms = cutover.conf->admin_timeout;
+	struct timeval		 tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("admin: cannot tell the peer's uid: %s",

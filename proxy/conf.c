@@ -203,6 +203,8 @@ static void	conf_rollout_metrics(struct conf_parse *, const char *,
 
 static const struct conf_key conf_global_keys[] = {
 	{ "admin_socket", CONF_T_FN, 0, 0, 0, 0, conf_global_admin_socket },
+	{ "admin_timeout", CONF_T_DURATION, G(admin_timeout), 1000, 0, 0,
+	    NULL },
 	{ "state_file", CONF_T_STRING, G(state_file), 0, 0, 0, NULL },
 	{ "status_listen", CONF_T_FN, 0, 0, 0, 0, conf_global_status_listen },
 	{ "workers", CONF_T_FN, 0, 0, 0, 0, conf_global_workers },
@@ -1841,6 +1843,7 @@ conf_new(const char *path)
 	c->max_uri_size = 8 * 1024;
 	c->max_body_size = 0;
 	c->shutdown_grace = 30 * 1000;
+	c->admin_timeout = 30 * 1000;
 	return (c);
 }
 

@@ -221,6 +221,7 @@ struct conf {
 
 	/* [global] */
 	char			*admin_socket;
+	long			 admin_timeout;	/* ms a silent client is kept */
 	char			*state_file;
 	char			*status_listen;	/* NULL when off */
 	struct sockaddr_storage	 status_addr;	/* status_listen resolved */

@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 92;
+plan tests => 94;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -620,6 +620,28 @@ is(mtls_request(SSL_cert_file => "$dir/rogue.crt",
 $r = mtls_request(SSL_reuse_ctx => $ticket_ctx, SSL_session_key => 'web');
 is($r->{status}, undef,
     'a session from another listener does not resume past the check')
+    or diag(explain($r));
+# The same with TLS 1.2, whose tickets and session IDs take another path
+# through OpenSSL than TLS 1.3's PSKs.
+my $ticket12 = IO::Socket::SSL::SSL_Context->new(
+    SSL_ca_file => "$dir/ca.crt", SSL_verify_mode => SSL_VERIFY_PEER,
+    SSL_version => 'TLSv1_2',
+    SSL_session_cache => IO::Socket::SSL::Session_Cache->new(4));
+my @r12;
+for (1 .. 2) {
+	my $s = tls_connect($port, SSL_reuse_ctx => $ticket12,
+	    SSL_session_key => 'web');
+	my $st = $s && tls_request($s, get_head('/'))->{status};
+	push @r12, $s ? [$st, $s->get_session_reused, $s->get_sslversion]
+	    : ["$SSL_ERROR"];
+	close($s) if $s;
+}
+ok($r12[1][0] && $r12[1][0] == 200 && $r12[1][1] && $r12[1][2] eq 'TLSv1_2',
+    'a TLS 1.2 client resumes its session on the same listener')
+    or diag(explain(\@r12));
+$r = mtls_request(SSL_reuse_ctx => $ticket12, SSL_session_key => 'web');
+is($r->{status}, undef,
+    '... but not on another one past its client certificate check')
     or diag(explain($r));
 # The failed handshake dropped the session from the client's cache: one
 # more from the web listener for the reload below.

@@ -12,7 +12,6 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
 use MIME::Base64 qw(decode_base64);
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -84,8 +83,7 @@ for my $m ('good', 'revoked') {
 	    "-respout $dir/$m.der -ndays 1");
 }
 {
-	my $shift = dirname($ENV{CUTOVER_BACKEND} // '.') . '/clock_shift.so';
-	local $ENV{LD_PRELOAD} = $shift;
+	local $ENV{LD_PRELOAD} = test_lib('clock_shift.so');
 	local $ENV{CLOCK_SHIFT} = -(86400 + 120);
 	openssl("ocsp -index $dir/good.index -rsigner $dir/ca.crt " .
 	    "-rkey $dir/ca.key -CA $dir/ca.crt -reqin $dir/req.der " .

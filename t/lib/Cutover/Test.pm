@@ -16,6 +16,7 @@ use Config;
 use Exporter qw(import);
 use Digest::SHA ();
 use Errno qw(EAGAIN EINTR);
+use File::Basename qw(dirname);
 use File::Path qw(remove_tree);
 use File::Temp ();
 use IO::Select;
@@ -26,7 +27,8 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(free_port tmpdir start_backend write_conf start_cutover
     run_cutover http_request http_get http_post http_client run_parallel
-    pattern pattern_sha1 wait_for openssl);
+    pattern pattern_sha1 wait_for openssl test_lib preload_env
+    read_until_close);
 
 our $TIMEOUT = $ENV{CUTOVER_TEST_TIMEOUT} // 600;
 
@@ -63,6 +65,39 @@ sub tmpdir {
 	$TMPDIR //= File::Temp::tempdir('cutover-test-XXXXXX', TMPDIR => 1,
 	    CLEANUP => 0);
 	return $TMPDIR;
+}
+
+# test_lib(NAME) -> the path of a library make check builds next to
+# t/backend for LD_PRELOAD (slow_resolve.so, clock_shift.so); dies when it
+# is not built, so that a test that needs it fails rather than skips.
+sub test_lib {
+	my ($name) = @_;
+	my $path = dirname($ENV{CUTOVER_BACKEND} // '.') . "/$name";
+	die "$path is not built (make check builds it)\n" unless -f $path;
+	return $path;
+}
+
+# preload_env(PATH) -> the env for start_cutover() that preloads the
+# library PATH into cutover.  AddressSanitizer checks that its runtime
+# comes first among the process's libraries: the preloaded one does not.
+sub preload_env {
+	my ($path) = @_;
+	return { LD_PRELOAD => $path, ASAN_OPTIONS => join ':',
+	    grep { length } $ENV{ASAN_OPTIONS} // '',
+	    'verify_asan_link_order=0' };
+}
+
+# read_until_close(SOCKET, SECONDS) -> what SOCKET receives until it is
+# closed, or until SECONDS have passed.
+sub read_until_close {
+	my ($s, $timeout) = @_;
+	my $got = '';
+	my $sel = IO::Select->new($s);
+	my $end = time + $timeout;
+	while (time < $end && $sel->can_read($end - time)) {
+		sysread($s, $got, 4096, length $got) or last;
+	}
+	return $got;
 }
 
 # openssl(ARGS): runs the openssl command quietly; dies with its output
@@ -828,6 +863,17 @@ sub reloading {
 	return $res;
 }
 
+# ->admin_send(BYTES) -> a new connection to the admin socket on which
+# BYTES were sent, to read the answer (or close) later.
+sub admin_send {
+	my ($self, $bytes) = @_;
+	my $s = IO::Socket::UNIX->new(Peer => $self->{admin_socket})
+	    or die "admin socket: $!\n";
+	print $s $bytes;
+	$s->flush;
+	return $s;
+}
+
 # ->admin(COMMAND, timeout => 5) -> the answer without its final empty
 # line, or undef when the socket did not answer.
 sub admin {
@@ -1436,6 +1482,14 @@ SHA-1 of the first LEN pattern bytes, as C<echo=count> reports it.
 
 Calls CODE until it returns true; that value, or undef on timeout.
 
+=item openssl(ARGS), test_lib(NAME) -> PATH, preload_env(PATH) -> ENV,
+read_until_close(SOCKET, SECONDS) -> BYTES
+
+Runs openssl quietly (dies on failure); the path of a library make check
+builds for LD_PRELOAD (dies when missing); the C<env> of start_cutover()
+that preloads it under the sanitizers too; what a socket receives until
+it closes.
+
 =back
 
 =head1 RESPONSES
@@ -1514,6 +1568,7 @@ C<< ->log_mark >> and C<< ->wait_log(qr/RE/, timeout => 5, from => MARK) >>
 (the first matching line after the mark, or undef),
 C<< ->admin(COMMAND) >> (the answer over the admin socket, without its
 ending empty line; undef when the socket does not answer),
+C<< ->admin_send(BYTES) >> (a new admin connection BYTES were sent on),
 C<< ->ctl(ARGS...) >> (runs C<$CUTOVERCTL_BIN -s SOCKET ARGS>, returns
 {status, out, err, all}), C<< ->admin_socket >>, C<< ->status_port >>,
 C<< ->ports >>, C<< ->conf_path >>, C<< ->log_path >>.

@@ -186,7 +186,8 @@ static enum http_parse_result http_fail(struct http_msg *, int,
 			    const char *);
 static const char	*http_bad_byte(int, const char *);
 static enum http_method	 http_method_find(const char *, size_t);
-static const char	*http_path_check(const char *, size_t);
+static const char	*http_path_check(const struct http_msg *,
+			    const char *, size_t);
 static const char	*http_target_check(const struct http_msg *,
 			    const char *);
 static const char	*http_cl_parse(const char *, size_t, uint64_t *, int *);
@@ -449,11 +450,14 @@ http_method_find(const char *s, size_t len)
  * application, as nginx leaves it.  No fragment: clients keep it.
  */
 static const char *
-http_path_check(const char *s, size_t n)
+http_path_check(const struct http_msg *msg, const char *s, size_t n)
 {
 	size_t	i;
 	int	query = 0;
 
+	/* The scan that found the target's end saw only such bytes. */
+	if ((msg->flags & HTTP_F_TARGET_MIXED) == 0)
+		return (NULL);
 	for (i = 0; i < n; i++) {
 		if (HTTP_IS_PATH(s[i])) {
 			query |= s[i] == '?';
@@ -486,8 +490,7 @@ http_target_check(const struct http_msg *msg, const char *buf)
 		return (NULL);
 	}
 	if (t[0] == '/')
-		return ((msg->flags & HTTP_F_TARGET_MIXED) == 0 ? NULL :
-		    http_path_check(t, n));
+		return (http_path_check(msg, t, n));
 	if (n == 1 && t[0] == '*') {
 		if (msg->method != HTTP_OPTIONS)
 			return ("asterisk-form only for options");
@@ -508,7 +511,7 @@ http_target_check(const struct http_msg *msg, const char *buf)
 	/* No userinfo (RFC 9110 section 4.2.4), and a host. */
 	if (i == auth || !http_authority_valid(t + auth, i - auth, 0))
 		return ("invalid target");
-	return (http_path_check(t + i, n - i));
+	return (http_path_check(msg, t + i, n - i));
 }
 /*
  * Parses a Content-Length value: 1*DIGIT, or a list of identical values,

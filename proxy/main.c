@@ -90,6 +90,14 @@ main_reload_refused(const struct conf_errors *errs)
 	metrics_reload(0);
 }
 
+/* Refuses a reload because the process is shutting down. */
+static void
+main_reload_shutting_down(struct conf_errors *errs)
+{
+	main_reload_error(errs, "shutting down");
+	main_reload_refused(errs);
+}
+
 /*
  * Hands what a server that stays (same pool, name and address) holds at
  * run time and the config does not describe to its successor: counters,
@@ -150,8 +158,8 @@ main_reload_apply(struct conf *conf, struct conf_errors *errs)
 		goto refused;
 	if (cutover.shutting_down) {
 		conf_unref(conf);
-		main_reload_error(errs, "shutting down");
-		goto refused;
+		main_reload_shutting_down(errs);
+		return (-1);
 	}
 	if (listener_sync(cutover.base, conf, errs) == -1) {
 		conf_unref(conf);
@@ -271,8 +279,7 @@ main_load_abandon(void *arg)
 	struct main_load	*l = arg;
 	struct conf_errors	 errs = { NULL, 0 };
 
-	main_reload_error(&errs, "shutting down");
-	main_reload_refused(&errs);
+	main_reload_shutting_down(&errs);
 	admin_reload_done(l->seq, -1, &errs);
 	conf_errors_clear(&errs);
 	main_load_next();
@@ -304,8 +311,7 @@ main_reload(unsigned long *seq, struct conf_errors *errs)
 	struct main_load	*l;
 
 	if (cutover.shutting_down) {
-		main_reload_error(errs, "shutting down");
-		main_reload_refused(errs);
+		main_reload_shutting_down(errs);
 		return (-1);
 	}
 	if (main_loads.running) {

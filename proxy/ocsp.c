@@ -54,8 +54,7 @@
 			"to match it against"
 
 struct ocsp_staple {
-	TAILQ_ENTRY(ocsp_staple) entry;	/* on ocsp_list while fetched */
-	int			 listed;
+	TAILQ_ENTRY(ocsp_staple) entry;	/* on ocsp_list: those with get */
 	int			 gone;		/* its context is freed */
 	int			 refs;		/* the context's, a fetch's */
 
@@ -88,7 +87,7 @@ ocsp_unref_locked(struct ocsp_staple *s)
 {
 	if (--s->refs > 0)
 		return;
-	if (s->listed)
+	if (s->get != NULL)
 		TAILQ_REMOVE(&ocsp_list, s, entry);
 	X509_free(s->leaf);
 	X509_free(s->issuer);
@@ -379,7 +378,6 @@ ocsp_list_add(struct ocsp_staple *s)
 		break;
 	}
 	TAILQ_INSERT_TAIL(&ocsp_list, s, entry);
-	s->listed = 1;
 	pthread_mutex_unlock(&ocsp_lock);
 }
 

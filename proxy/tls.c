@@ -136,6 +136,8 @@ tls_ctx_modes(SSL_CTX *ctx)
  * no ticket more than three periods old: forward secrecy, in the bounds
  * OpenSSL's two-hour session lifetime sets anyway.  With rotation off,
  * one key lasts the process's life, as nginx's and HAProxy's own do.
+ * A key replaced keeps the end its period gave it then, so that a reload
+ * to a longer period, or to none, brings no retired key back.
  * Worker threads make and read tickets at once: the keys are under a
  * lock, copied out for each use and wiped after it.
  */
@@ -146,6 +148,7 @@ struct tls_ticket_key {
 	unsigned char	aes[32];
 	unsigned char	hmac[32];
 	uint64_t	made;		/* ms, CLOCK_MONOTONIC */
+	uint64_t	until;		/* ms: decrypts no longer; 0: newest */
 };
 
 static struct tls_ticket_key	tls_ticket_keys[TLS_TICKET_KEYS];
@@ -202,9 +205,18 @@ tls_ticket_newest(struct tls_ticket_key *k, uint64_t now, long period)
 		if (RAND_bytes(k->name, sizeof k->name) == 1 &&
 		    RAND_priv_bytes(k->aes, sizeof k->aes) == 1 &&
 		    RAND_priv_bytes(k->hmac, sizeof k->hmac) == 1) {
+			/*
+			 * The key it replaces keeps the end its period gives
+			 * it now: a longer period set later, or none, must
+			 * not bring back a key already past it.
+			 */
+			if (tls_nticket_keys > 0)
+				n->until = n->made + (uint64_t)period *
+				    TLS_TICKET_KEYS;
 			memmove(&tls_ticket_keys[1], &tls_ticket_keys[0],
 			    (TLS_TICKET_KEYS - 1) * sizeof *n);
 			k->made = now;
+			k->until = 0;
 			*n = *k;
 			if (tls_nticket_keys < TLS_TICKET_KEYS)
 				tls_nticket_keys++;
@@ -237,8 +249,11 @@ tls_ticket_named(struct tls_ticket_key *k, const unsigned char *name,
 	for (i = 0; i < tls_nticket_keys; i++) {
 		if (memcmp(tls_ticket_keys[i].name, name, 16) != 0)
 			continue;
-		if (period != 0 && now - tls_ticket_keys[i].made >=
-		    (uint64_t)period * TLS_TICKET_KEYS)
+		if ((period != 0 && now > tls_ticket_keys[i].made &&
+		    now - tls_ticket_keys[i].made >=
+		    (uint64_t)period * TLS_TICKET_KEYS) ||
+		    (tls_ticket_keys[i].until != 0 &&
+		    now >= tls_ticket_keys[i].until))
 			break;
 		*k = tls_ticket_keys[i];
 		rc = i == 0 && tls_ticket_fresh(k->made, now, period) ? 1 : 2;

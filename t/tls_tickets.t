@@ -15,7 +15,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 10;
+plan tests => 11;
 
 my $dir = Cutover::Test::tmpdir() . '/tickets';
 mkdir $dir;
@@ -89,6 +89,8 @@ $cut->reload;
 ok($cut->wait_log(qr/config reloaded/, from => $mark),
     'a reload with tls_ticket_rotate = off');
 is(session('b2', 'd'), 'reused', 'a ticket from before the reload resumes');
+is(session('a', 'z'), 'new',
+    'a ticket refused before the reload stays refused without rotation');
 sleep(1.2);
 is(session('d', 'e'), 'reused',
     'without rotation, a ticket resumes after what was a period');

@@ -280,7 +280,8 @@ admin_help(struct admin_req *req)
 }
 
 /* Appends LABEL and one figure of every worker: 0 sessions, 1 requests,
-   2 batch_wait sleeps, 3 busy polls that found work. */
+   2 batch_wait sleeps, 3 busy polls that found work, 4 parsed heads
+   kept for reuse. */
 static void
 admin_workers_figure(struct evbuffer *b, const char *label, int which)
 {
@@ -294,7 +295,8 @@ admin_workers_figure(struct evbuffer *b, const char *label, int which)
 		    which == 0 ? (unsigned long long)wc.sessions :
 		    which == 1 ? (unsigned long long)wc.requests :
 		    which == 2 ? (unsigned long long)wc.batch_sleeps :
-		    (unsigned long long)wc.busy_polls);
+		    which == 3 ? (unsigned long long)wc.busy_polls :
+		    (unsigned long long)wc.cached_heads);
 	}
 }
 
@@ -329,6 +331,7 @@ admin_show_info(struct admin_req *req)
 		admin_workers_figure(b, "; requests", 1);
 		admin_workers_figure(b, "; batch sleeps", 2);
 		admin_workers_figure(b, "; busy polls", 3);
+		admin_workers_figure(b, "; cached heads", 4);
 		evbuffer_add_printf(b, ")\n");
 		return;
 	}
@@ -354,11 +357,12 @@ admin_show_info(struct admin_req *req)
 	for (i = 0; i < worker_count(); i++) {
 		worker_counts_of(i, &wc);
 		evbuffer_add_printf(b, "%s{\"sessions\":%u,\"requests\":%llu,"
-		    "\"batch_sleeps\":%llu,\"busy_polls\":%llu}",
+		    "\"batch_sleeps\":%llu,\"busy_polls\":%llu,"
+		    "\"cached_heads\":%u}",
 		    i ? "," : "", wc.sessions,
 		    (unsigned long long)wc.requests,
 		    (unsigned long long)wc.batch_sleeps,
-		    (unsigned long long)wc.busy_polls);
+		    (unsigned long long)wc.busy_polls, wc.cached_heads);
 	}
 	evbuffer_add_printf(b, "]}\n");
 }

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +76,10 @@
  * request path allocates nothing; a connection idle this long pays some
  * 10,000 instructions, a peek and one more trip through the loop (no
  * epoll_ctl) when its next request wakes it.  Short, because freed memory
- * is reused but not returned to the system: the connections answered
- * within the last IDLE_REDUCE_MS are whole at once, and the peak of a
- * burst of them stays in the RSS.
+ * is reused but mostly not returned to the system (only whole free pages
+ * are, see the parsed heads below): the connections answered within the
+ * last IDLE_REDUCE_MS are whole at once, and the peak of a burst of them
+ * stays in the RSS.
  */
 #define IDLE_REDUCE_MS	20
 
@@ -197,11 +199,45 @@ static _Thread_local TAILQ_HEAD(session_idle_list, session_idle)
 /*
  * Parsed heads are big (offsets of up to HTTP_MAX_HEADERS headers) and
  * needed only while a request is under way, so an idle keep-alive
- * connection holds none: they come from this free list.
+ * connection holds none: they come from this free list.  The list grows
+ * to the peak of requests under way at once; so that a burst does not
+ * stay in the RSS for the process's life, each MSG_TRIM_MS the entries
+ * no request took over that time are freed, down to MSG_KEEP, and when
+ * that gave back many, malloc_trim() returns the pages left free (by
+ * them and by the sessions of the burst, reduced since) to the system.
+ * Steady traffic takes the same entries over and over and loses none.
  */
 #define MSG_CACHE	1024
+#define MSG_KEEP	32		/* entries never trimmed */
+#define MSG_TRIM_MS	1000
+#define MSG_TRIM_PAGES	64		/* entries freed that call for a trim */
 static _Thread_local struct http_msg	*msg_cache[MSG_CACHE];
 static _Thread_local unsigned		 msg_ncache;
+static _Thread_local unsigned		 msg_low;	/* fewest since a trim */
+static _Thread_local struct event	*msg_trim_ev;	/* NULL: not armed */
+
+static void
+session_msg_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { MSG_TRIM_MS / 1000, MSG_TRIM_MS % 1000 * 1000 };
+	unsigned	n = 0;
+
+	while (msg_low > MSG_KEEP && msg_ncache > MSG_KEEP) {
+		free(msg_cache[--msg_ncache]);
+		msg_low--;
+		n++;
+	}
+	worker_count_set(&worker_self->counts.cached_heads, msg_ncache);
+	if (n >= MSG_TRIM_PAGES)
+		malloc_trim(0);
+	msg_low = msg_ncache;
+	if (msg_ncache > MSG_KEEP)
+		evtimer_add(msg_trim_ev, &tv);
+	else {
+		event_free(msg_trim_ev);
+		msg_trim_ev = NULL;
+	}
+}
 
 /* Takes a parsed-head struct from the free list, initialised. */
 static struct http_msg *
@@ -209,9 +245,13 @@ session_msg_get(int is_request)
 {
 	struct http_msg	*m;
 
-	if (msg_ncache > 0)
+	if (msg_ncache > 0) {
 		m = msg_cache[--msg_ncache];
-	else
+		if (msg_ncache < msg_low)
+			msg_low = msg_ncache;
+		worker_count_set(&worker_self->counts.cached_heads,
+		    msg_ncache);
+	} else
 		m = xmalloc(sizeof *m);
 	http_msg_init(m, is_request);
 	return (m);
@@ -221,12 +261,24 @@ session_msg_get(int is_request)
 static void
 session_msg_put(struct http_msg *m)
 {
+	struct timeval	tv = { MSG_TRIM_MS / 1000, MSG_TRIM_MS % 1000 * 1000 };
+
 	if (m == NULL)
 		return;
-	if (msg_ncache < MSG_CACHE)
-		msg_cache[msg_ncache++] = m;
-	else
+	if (msg_ncache == MSG_CACHE) {
 		free(m);
+		return;
+	}
+	msg_cache[msg_ncache++] = m;
+	worker_count_set(&worker_self->counts.cached_heads, msg_ncache);
+	if (msg_ncache > MSG_KEEP && msg_trim_ev == NULL) {
+		/* Without a timer the list is not trimmed: nothing breaks. */
+		if ((msg_trim_ev = evtimer_new(worker_self->base,
+		    session_msg_trim_cb, NULL)) == NULL)
+			return;
+		msg_low = msg_ncache;
+		evtimer_add(msg_trim_ev, &tv);
+	}
 }
 
 static void	session_client_read_cb(struct bufferevent *, void *);
@@ -2310,6 +2362,11 @@ session_close_all(void)
 		session_close(s, "shutdown_grace ran out");
 	while (msg_ncache > 0)
 		free(msg_cache[--msg_ncache]);
+	worker_count_set(&worker_self->counts.cached_heads, 0);
+	if (msg_trim_ev != NULL) {
+		event_free(msg_trim_ev);
+		msg_trim_ev = NULL;
+	}
 }
 
 unsigned

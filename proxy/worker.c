@@ -856,6 +856,7 @@ worker_counts_of(int i, struct worker_counts *t)
 	t->requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
 	t->batch_sleeps = __atomic_load_n(&c->batch_sleeps, __ATOMIC_RELAXED);
 	t->busy_polls = __atomic_load_n(&c->busy_polls, __ATOMIC_RELAXED);
+	t->cached_heads = __atomic_load_n(&c->cached_heads, __ATOMIC_RELAXED);
 }
 
 void
@@ -874,5 +875,6 @@ worker_totals(struct worker_counts *t)
 		t->requests += c.requests;
 		t->batch_sleeps += c.batch_sleeps;
 		t->busy_polls += c.busy_polls;
+		t->cached_heads += c.cached_heads;
 	}
 }

@@ -25,6 +25,7 @@ struct worker_counts {
 	uint64_t	requests;
 	uint64_t	batch_sleeps;	/* batch_wait sleeps (worker_loop) */
 	uint64_t	busy_polls;	/* busy polls that found work */
+	unsigned	cached_heads;	/* parsed heads kept for reuse */
 };
 
 struct worker {
@@ -103,6 +104,13 @@ void	 worker_sessions_gone(void);
 /* The figures of worker i, and their sums over all workers. */
 void	 worker_counts_of(int, struct worker_counts *);
 void	 worker_totals(struct worker_counts *);
+
+/* Sets one of the calling worker's figures. */
+static inline void
+worker_count_set(unsigned *field, unsigned n)
+{
+	__atomic_store_n(field, n, __ATOMIC_RELAXED);
+}
 
 /* Adds n to one of the calling worker's figures. */
 static inline void

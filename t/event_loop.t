@@ -48,17 +48,6 @@ split = blue 90, green 10
 EOF
 }
 
-# The sum over workers of one figure of show info.
-sub figure {
-	my ($cv, $label) = @_;
-	my ($list) = ($cv->admin('show info') // '') =~
-	    /; \Q$label\E ([\d, ]+)[;)]/;
-	return undef unless defined $list;
-	my $sum = 0;
-	$sum += $_ for split /, /, $list;
-	return $sum;
-}
-
 # CPU time (ms) cutover uses over secs seconds of doing nothing.
 sub idle_cpu_ms {
 	my ($cv, $secs) = @_;
@@ -84,11 +73,12 @@ for my $mode (@modes) {
 	is(($res->{backends}{blue} // 0) . ' ' . ($res->{backends}{green} // 0),
 	    '2700 300', "$name: exactly 90% to blue, 10% to green");
 	if (defined $label) {
-		my $n = figure($cv, $label);
+		my $n = $cv->worker_figure($label);
 		ok(defined $n && $n > 0, "$name: show info counts $label (" .
 		    ($n // 'none') . ')');
 	} else {
-		is(figure($cv, 'busy polls') . ' ' . figure($cv, 'batch sleeps'),
+		is($cv->worker_figure('busy polls') . ' ' .
+		    $cv->worker_figure('batch sleeps'),
 		    '0 0', "$name: no busy polls, no batch sleeps");
 	}
 

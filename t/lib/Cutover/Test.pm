@@ -874,6 +874,22 @@ sub admin_send {
 	return $s;
 }
 
+# ->worker_figure(LABEL) -> the sum over workers of one figure of show
+# info ("busy polls", "cached heads", ...), or undef when it is not there;
+# in list context also the number of workers.
+sub worker_figure {
+	my ($self, $label) = @_;
+	my $info = $self->admin('show info') // '';
+	my ($workers) = $info =~ /^workers: (\d+)/m;
+	my ($list) = $info =~ /; \Q$label\E ([\d, ]+)[;)]/;
+	my $sum;
+	if (defined $list) {
+		$sum = 0;
+		$sum += $_ for split /, /, $list;
+	}
+	return wantarray ? ($sum, $workers) : $sum;
+}
+
 # ->admin(COMMAND, timeout => 5) -> the answer without its final empty
 # line, or undef when the socket did not answer.
 sub admin {

@@ -209,7 +209,7 @@ static _Thread_local TAILQ_HEAD(session_idle_list, session_idle)
  */
 #define MSG_CACHE	1024
 #define MSG_KEEP	32		/* entries never trimmed */
-#define MSG_TRIM_MS	1000
+#define MSG_TRIM_MS	500
 #define MSG_TRIM_PAGES	64		/* entries freed that call for a trim */
 static _Thread_local struct http_msg	*msg_cache[MSG_CACHE];
 static _Thread_local unsigned		 msg_ncache;

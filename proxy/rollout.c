@@ -111,6 +111,18 @@ struct rollout_prom {
 	int64_t		 at;		/* when it came; 0: never */
 	int64_t		 asked;		/* when the last query started */
 	char		 error[160];	/* the last failure, or "" */
+	int		 kind;		/* its kind (enum prom_failure) */
+};
+
+/* What went wrong with a query: a new kind is logged, a repeat not. */
+enum prom_failure {
+	PROM_OK,
+	PROM_UNREACHABLE,	/* no answer */
+	PROM_STATUS,		/* not 200 */
+	PROM_TOO_LARGE,
+	PROM_UNSOUND,		/* not one sound figure */
+	PROM_NOT_RATIO,		/* an error rate above 1 */
+	PROM_NOT_STARTED
 };
 
 /* One rollout; owned by the rollout list. */
@@ -981,37 +993,45 @@ rollout_prom_done_cb(const struct fetch_result *res, void *arg)
 	struct rollout_prom	*pr = arg;
 	char			 errstr[128];
 	double			 v;
-	int			 failing;
+	int			 was = pr->kind;
 
 	pr->fetch = NULL;
-	failing = pr->error[0] != '\0';
-	if (!res->ok)
+	if (!res->ok) {
+		pr->kind = PROM_UNREACHABLE;
 		snprintf(pr->error, sizeof pr->error, "cannot reach "
 		    "Prometheus: %s", res->error);
-	else if (res->status != 200)
+	} else if (res->status != 200) {
+		pr->kind = PROM_STATUS;
 		snprintf(pr->error, sizeof pr->error, "Prometheus answered "
 		    "status %ld", res->status);
-	else if (res->truncated)
+	} else if (res->truncated) {
+		pr->kind = PROM_TOO_LARGE;
 		snprintf(pr->error, sizeof pr->error, "Prometheus: the answer "
 		    "is larger than 64 KiB");
-	else if (rollout_prom_parse(res->body, &v, errstr,
-	    sizeof errstr) == -1)
+	} else if (rollout_prom_parse(res->body, &v, errstr,
+	    sizeof errstr) == -1) {
+		pr->kind = PROM_UNSOUND;
 		snprintf(pr->error, sizeof pr->error, "Prometheus: %s",
 		    errstr);
 	/* An error rate above 1 is a percentage or a count: no ratio. */
-	else if (pr->is_ratio && v > 1)
+	} else if (pr->is_ratio && v > 1) {
+		pr->kind = PROM_NOT_RATIO;
 		snprintf(pr->error, sizeof pr->error, "Prometheus: the error "
 		    "rate %g is above 1: the query must give a ratio", v);
-	else {
+	} else {
+		pr->kind = PROM_OK;
 		pr->value = v;
 		pr->at = rollout_now();
 		pr->error[0] = '\0';
 	}
-	/* Once per failure and per recovery, not per query. */
-	if (!failing && pr->error[0] != '\0')
+	/*
+	 * Once per kind of failure and per recovery, not per query: a
+	 * Prometheus that comes back broken in another way says so.
+	 */
+	if (pr->kind != was && pr->kind != PROM_OK)
 		log_warn("rollout %s: %s query: %s", pr->route, pr->name,
 		    pr->error);
-	else if (failing && pr->error[0] == '\0')
+	else if (pr->kind != was)
 		log_info("rollout %s: %s query: Prometheus answers again",
 		    pr->route, pr->name);
 }
@@ -1074,9 +1094,11 @@ rollout_prom_start(struct rollout *ro, struct rollout_prom *pr,
 	evbuffer_add(b, "", 1);
 	pr->fetch = fetch_start((const char *)evbuffer_pullup(b, -1), NULL,
 	    ROLLOUT_PROM_TIMEOUT, rollout_prom_done_cb, pr);
-	if (pr->fetch == NULL)
+	if (pr->fetch == NULL) {
+		pr->kind = PROM_NOT_STARTED;
 		snprintf(pr->error, sizeof pr->error, "cannot start a "
 		    "Prometheus query");
+	}
 	evbuffer_free(b);
 }
 

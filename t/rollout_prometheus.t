@@ -9,7 +9,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 12;
+use Test::More tests => 14;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -95,6 +95,15 @@ my $asked = $junk->queries - $q0;
 ok($asked >= 2 && $asked <= 6,
     'a paused rollout asks Prometheus about once a second per figure')
     or diag("$asked queries in 2 s");
+
+# Broken in another way, it says so once more; answering well, once.
+my $mark0 = $cv->log_mark;
+$junk->set('pool="green"' => 5, p95 => 0.01);
+ok($cv->wait_log(qr/\[warn\] rollout junk: error_rate query: Prometheus: the error rate 5 is above 1/,
+    from => $mark0), 'a new kind of failure is logged');
+sleep 1.5;
+is(scalar(() = substr($cv->log, $mark0) =~ /\[warn\] rollout junk: error_rate query/g),
+    1, '... once');
 
 # A new run starts afresh: the failure that paused the last one is not
 # held against it before Prometheus has answered this one.

@@ -7,7 +7,8 @@
 
 use strict;
 use warnings;
-use Test::More tests => 59;
+use Test::More tests => 63;
+use IO::Socket::INET;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -94,6 +95,22 @@ like($head, qr/^X-Real-IP: 127\.0\.0\.1\r$/m, 'X-Real-IP is replaced');
 like($head, qr/^X-Forwarded-Proto: http\r$/m, 'X-Forwarded-Proto is set');
 like($head, qr{^GET /\?headers=1 HTTP/1\.1\r$}m,
     'the request line goes out as HTTP/1.1');
+
+# The client's address as written from each of these loopback sources:
+# octets of one, two and three digits, and 0 and 255.
+for my $from ('127.0.0.1', '127.10.200.3', '127.255.0.99', '127.1.20.255') {
+	my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+	    LocalAddr => $from, Timeout => 5);
+	my $got = '';
+	if ($sock) {
+		print $sock "GET /?headers=1 HTTP/1.1\r\nHost: x\r\n"
+		    . "Connection: close\r\n\r\n";
+		local $/;
+		$got = <$sock> // '';
+	}
+	like($got, qr/^X-Forwarded-For: \Q$from\E\r\nX-Forwarded-Proto: http\r\nX-Real-IP: \Q$from\E\r$/m,
+	    "a client from $from is named $from");
+}
 
 # forwarded_headers = off, for a proxy behind another that sets them:
 # nothing added, and what the client sent goes on as it was.

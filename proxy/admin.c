@@ -80,7 +80,7 @@ struct admin_client {
 /*
  * An "add server" whose address is being resolved off the event loop;
  * its offload's (worker.h): freed by admin_add_done() or, abandoned at
- * exit, by admin_add_free() on the offload's thread.
+ * exit, left to the end of the process with the thread that holds it.
  */
 struct admin_add {
 	struct admin_client	*c;		/* NULL once the client left */
@@ -195,7 +195,7 @@ static const struct admin_cmd admin_cmds[] = {
 };
 
 static const struct worker_offload_ops admin_add_ops = {
-	admin_add_work, admin_add_done, admin_add_abandon, admin_add_free
+	admin_add_work, admin_add_done, admin_add_abandon
 };
 
 
@@ -1124,10 +1124,7 @@ admin_add_abandon(void *arg)
 	admin_resume(c);
 }
 
-/*
- * Frees an add, with the server it made unless that was added; also, on
- * the thread of an add abandoned at exit, once it ends.
- */
+/* Frees an add, with the server it made unless that was added. */
 static void
 admin_add_free(void *arg)
 {

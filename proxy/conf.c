@@ -31,6 +31,7 @@
 #include "log.h"
 #include "ocsp.h"
 #include "tls.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* The longest config line taken; inih alone takes 198 characters. */
@@ -545,6 +546,7 @@ conf_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	const char		*port, *errstr = NULL;
 	char			*host = NULL;
 	const char		*end;
+	int			 rc;
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
@@ -588,7 +590,11 @@ conf_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 		*len = sizeof *sin;
 		goto done;
 	}
-	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL) {
+	/* The exit does not wait for a lookup on an offload's thread. */
+	worker_offload_lookup_begin();
+	rc = getaddrinfo(host, port, &hints, &res);
+	worker_offload_lookup_end();
+	if (rc != 0 || res == NULL) {
 		errstr = hints.ai_family == AF_INET6 ? "invalid address" :
 		    "cannot resolve host";
 		goto done;

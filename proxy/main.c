@@ -210,7 +210,8 @@ static struct {
 
 /*
  * One config load, run off the event loops; its offload's (worker.h):
- * freed by main_load_done() or, abandoned at exit, main_load_discard().
+ * freed by main_load_done() or, abandoned at exit, left to the end of
+ * the process with the thread that holds it.
  */
 struct main_load {
 	unsigned long		 seq;
@@ -222,10 +223,9 @@ static int	main_reload(unsigned long *, struct conf_errors *);
 static void	main_load_work(void *);
 static void	main_load_done(void *);
 static void	main_load_abandon(void *);
-static void	main_load_discard(void *);
 
 static const struct worker_offload_ops main_load_ops = {
-	main_load_work, main_load_done, main_load_abandon, main_load_discard
+	main_load_work, main_load_done, main_load_abandon
 };
 
 /* On a thread of its own: reads, parses and resolves the config. */
@@ -268,10 +268,11 @@ main_load_done(void *arg)
 }
 
 /*
- * At exit, while the load still runs (a slow DNS server): it is refused
- * as shutting down, as main_reload_apply() would refuse it once done, so
- * that the exit need not wait for it.  l->conf and l->errs are the
- * thread's: only the seq is read.
+ * At exit, while the load is in a name lookup (a slow DNS server) or
+ * outlasts the exit's wait: it is refused as shutting down, as
+ * main_reload_apply() would refuse it once done, so that the exit need
+ * not wait for it.  l->conf and l->errs are the thread's: only the seq
+ * is read.
  */
 static void
 main_load_abandon(void *arg)
@@ -283,17 +284,6 @@ main_load_abandon(void *arg)
 	admin_reload_done(l->seq, -1, &errs);
 	conf_errors_clear(&errs);
 	main_load_next();
-}
-
-/* On the thread of an abandoned load, once it ends: drops its result. */
-static void
-main_load_discard(void *arg)
-{
-	struct main_load	*l = arg;
-
-	conf_unref(l->conf);
-	conf_errors_clear(&l->errs);
-	free(l);
 }
 
 /*

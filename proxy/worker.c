@@ -30,8 +30,8 @@
  * or of a server added at run time - run on a short-lived thread of their
  * own (worker_offload), which wakes the main thread to run the rest of
  * the work when it is done; no event loop ever waits for DNS, and
- * neither does the exit: a thread still blocked then is left to the end
- * of the process (worker_offload_abandon).
+ * neither does the exit: a thread still in a name lookup then is left to
+ * the end of the process (worker_offload_abandon).
  */
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -98,15 +98,22 @@ static unsigned			 worker_next;	/* round robin of accepts */
 static pthread_mutex_t		 worker_mtx;
 
 /*
- * Where an offload stands; atomic.  RUNNING becomes READY on its thread
- * when the work returns, or ABANDONED on the main thread at exit,
- * whichever comes first: the other side then knows who owns it.
+ * Where an offload stands; atomic.  Its thread moves it between RUNNING
+ * and LOOKUP around each name lookup, and to READY when the work
+ * returns.  At exit the main thread waits for READY, or moves LOOKUP to
+ * ABANDONED; RUNNING too, but only after waiting WORKER_OFFLOAD_WAIT.
+ * Each side makes its moves by compare and exchange, so that the first
+ * to move settles who owns the offload.
  */
 enum worker_offload_state {
 	OFFLOAD_RUNNING,
+	OFFLOAD_LOOKUP,		/* in a name lookup: not waited for at exit */
 	OFFLOAD_READY,		/* the main thread runs done and frees it */
-	OFFLOAD_ABANDONED	/* its thread runs discard and frees it */
+	OFFLOAD_ABANDONED	/* its thread goes no further (_park) */
 };
+
+/* The longest the exit waits for an offload that is not in a lookup. */
+#define WORKER_OFFLOAD_WAIT	5	/* seconds */
 
 /* A blocking call run on a thread of its own (worker_offload). */
 struct worker_offload {
@@ -120,6 +127,8 @@ struct worker_offload {
 
 /* The offloads whose end the main thread has not run yet; its own. */
 static struct worker_offload	*worker_offloads;
+/* The offload the calling thread was made for; NULL on any other. */
+static _Thread_local struct worker_offload *worker_offload_self;
 
 static void	worker_offload_run_ready(void);
 static void	worker_offload_abandon(void);
@@ -710,27 +719,69 @@ worker_run_main(void (*fn)(void *), void *arg)
 }
 
 /*
- * The offload's thread: the work, then a word to the main thread; or,
- * when the main thread abandoned it meanwhile, the discard, touching
- * nothing shared: the process may be ending.
+ * The thread of an offload the main thread gave up at exit, back from
+ * its lookup or past the wait: the process is ending, and what the work
+ * would do next (OpenSSL, the heap, the log) would race the exit's
+ * handlers and frees, so it does nothing until the end takes it.  What
+ * it made stays reachable from its stack, so no leak is reported.
  */
-static void *
-worker_offload_main(void *arg)
+static void __attribute__((noreturn))
+worker_offload_park(void)
 {
-	struct worker_offload	*o = arg;
-	uint64_t		 one = 1;
-	int			 running = OFFLOAD_RUNNING;
+	for (;;)
+		pause();
+}
+
+/* Moves o from one state to another on its thread; parks if abandoned. */
+static void
+worker_offload_move(struct worker_offload *o, int from, int to)
+{
+	if (!__atomic_compare_exchange_n(&o->state, &from, to, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		worker_offload_park();
+}
+
+/*
+ * On an offload's thread, before and after a call that may block for as
+ * long as a DNS server takes: the exit does not wait for the thread
+ * while it is in between.  Elsewhere (the main thread, cutover -t) they
+ * do nothing.
+ */
+void
+worker_offload_lookup_begin(void)
+{
+	if (worker_offload_self != NULL)
+		worker_offload_move(worker_offload_self, OFFLOAD_RUNNING,
+		    OFFLOAD_LOOKUP);
+}
+
+void
+worker_offload_lookup_end(void)
+{
+	if (worker_offload_self != NULL)
+		worker_offload_move(worker_offload_self, OFFLOAD_LOOKUP,
+		    OFFLOAD_RUNNING);
+}
+
+/* Runs the work of o, then wakes the main thread to run its end. */
+static void
+worker_offload_work(struct worker_offload *o)
+{
+	uint64_t	one = 1;
 
 	o->ops->work(o->arg);
-	if (!__atomic_compare_exchange_n(&o->state, &running, OFFLOAD_READY,
-	    0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		o->ops->discard(o->arg);
-		free(o);
-		return (NULL);
-	}
+	worker_offload_move(o, OFFLOAD_RUNNING, OFFLOAD_READY);
 	if (write(workers[0].queue->efd, &one, sizeof one) == -1 &&
 	    errno != EAGAIN)
 		log_error("cannot wake the main thread: %s", strerror(errno));
+}
+
+/* The thread of an offload. */
+static void *
+worker_offload_main(void *arg)
+{
+	worker_offload_self = arg;
+	worker_offload_work(arg);
 	return (NULL);
 }
 
@@ -782,44 +833,66 @@ worker_offload(const struct worker_offload_ops *ops, void *arg)
 		log_error("cannot start a thread: %s; blocking instead",
 		    strerror(rc));
 		o->joined = 1;
-		worker_offload_main(o);
+		worker_offload_work(o);
 	}
 }
 
 /*
- * At exit: gives up the offloads whose work still runs rather than wait
- * for it, since a name lookup may take as long as the DNS server does.
- * Each is answered by its abandon, its thread detached and left to
- * discard the result or to end with the process; worker_stop() runs the
- * ends of the others, which see the shutdown.  What the thread may free
- * at any time after the exchange is read before it.
+ * At exit: gives up the offloads in a name lookup rather than wait for
+ * it, since one may take as long as the DNS server does.  Each is
+ * answered by its abandon, its thread detached and left to end with the
+ * process (worker_offload_park).  Any other work is waited for, as it
+ * may use what the exit tears down (OpenSSL, the heap, the log), until
+ * it is done or in a lookup; worker_stop() then runs the ends of those
+ * done, which see the shutdown.  Work that takes longer than
+ * WORKER_OFFLOAD_WAIT is given up all the same, to end the exit.
  */
 static void
 worker_offload_abandon(void)
 {
-	struct worker_offload		*o, *next, **op = &worker_offloads;
-	const struct worker_offload_ops	*ops;
-	void				*arg;
-	pthread_t			 thread;
-	int				 running;
+	struct worker_offload	*o, **op;
+	struct timespec		 now, end, ms = { 0, 1000000 };
+	int			 state, waiting, late = 0;
 
-	while ((o = *op) != NULL) {
-		ops = o->ops;
-		arg = o->arg;
-		thread = o->thread;
-		next = o->next;
-		running = OFFLOAD_RUNNING;
-		if (o->joined || !__atomic_compare_exchange_n(&o->state,
-		    &running, OFFLOAD_ABANDONED, 0, __ATOMIC_ACQ_REL,
-		    __ATOMIC_ACQUIRE)) {
-			op = &o->next;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += WORKER_OFFLOAD_WAIT;
+	for (;;) {
+		waiting = 0;
+		op = &worker_offloads;
+		while ((o = *op) != NULL) {
+			state = __atomic_load_n(&o->state, __ATOMIC_ACQUIRE);
+			if (o->joined || state == OFFLOAD_READY) {
+				op = &o->next;
+				continue;
+			}
+			if (state == OFFLOAD_RUNNING && !late) {
+				waiting++;
+				op = &o->next;
+				continue;
+			}
+			/* Lost to the thread's move: look again. */
+			if (!__atomic_compare_exchange_n(&o->state, &state,
+			    OFFLOAD_ABANDONED, 0, __ATOMIC_ACQ_REL,
+			    __ATOMIC_ACQUIRE))
+				continue;
+			*op = o->next;
+			pthread_detach(o->thread);
+			worker_lock();
+			o->ops->abandon(o->arg);
+			worker_unlock();
+		}
+		if (waiting == 0)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec &&
+		    now.tv_nsec >= end.tv_nsec)) {
+			log_warn("%d offloaded call%s still running after %d "
+			    "s: not waited for", waiting, waiting == 1 ? "" :
+			    "s", WORKER_OFFLOAD_WAIT);
+			late = 1;
 			continue;
 		}
-		*op = next;
-		pthread_detach(thread);
-		worker_lock();
-		ops->abandon(arg);
-		worker_unlock();
+		nanosleep(&ms, NULL);
 	}
 }
 

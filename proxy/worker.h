@@ -48,8 +48,9 @@ void	 worker_init(struct event_base *, struct conf *);
 /* Starts workers 1 .. n-1; -1 when a thread cannot be made. */
 int	 worker_start(int n);
 /*
- * Closes every worker's sessions, stops and joins the threads; runs the
- * ends of the offloads done and abandons those still running.
+ * Closes every worker's sessions, stops and joins the threads; waits for
+ * the offloads still running, runs their ends, and abandons those in a
+ * name lookup.
  */
 void	 worker_stop(void);
 /* Frees what worker_init() made; the very last thing. */
@@ -75,18 +76,17 @@ void	 worker_close_all(void);
 /* Runs fn(arg) on the main thread, under the lock; at once from it. */
 void	 worker_run_main(void (*fn)(void *), void *arg);
 /*
- * A blocking call for worker_offload() and what follows it.  At exit an
- * offload whose work still runs is not waited for: abandon(arg) runs on
- * the main thread instead of done, to answer whoever waits, and must
- * leave alone what work writes; from then on arg is the thread's, and
- * discard(arg) frees it there once work returns, if the process still
- * runs.  discard must touch nothing but arg.
+ * A blocking call for worker_offload() and what follows it.  At exit the
+ * work is waited for, unless it is in a name lookup (between
+ * worker_offload_lookup_begin() and _end()) or runs for more than 5 s:
+ * then abandon(arg) runs on the main thread instead of done, to answer
+ * whoever waits, and must leave alone what work writes.  The thread
+ * then goes no further, and arg is left to the end of the process.
  */
 struct worker_offload_ops {
 	void	(*work)(void *);	/* on a thread of its own */
 	void	(*done)(void *);	/* then on the main thread */
-	void	(*abandon)(void *);	/* at exit, while work runs */
-	void	(*discard)(void *);	/* after an abandon, on its thread */
+	void	(*abandon)(void *);	/* at exit, instead of done */
 };
 
 /*
@@ -96,6 +96,12 @@ struct worker_offload_ops {
  * state.  Main thread only.
  */
 void	 worker_offload(const struct worker_offload_ops *, void *arg);
+/*
+ * Around a name lookup in work: the exit need not wait for it.  No-ops
+ * on any thread but an offload's.
+ */
+void	 worker_offload_lookup_begin(void);
+void	 worker_offload_lookup_end(void);
 /* Runs what other threads queued for the main thread; main only. */
 void	 worker_main_drain(void);
 /* Tells the main thread that a worker's last session closed. */

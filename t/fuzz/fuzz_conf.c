@@ -25,7 +25,6 @@
 
 #include "conf.h"
 #include "fuzz.h"
-#include "worker.h"
 
 int	__real_getaddrinfo(const char *, const char *,
 	    const struct addrinfo *, struct addrinfo **);
@@ -49,17 +48,6 @@ __wrap_getaddrinfo(const char *host, const char *serv,
 		h = *hints;
 	h.ai_flags |= AI_NUMERICHOST;
 	return (__real_getaddrinfo(host, serv, &h, res));
-}
-
-/* conf.c marks its lookups for the exit of worker.c, not linked here. */
-void
-worker_offload_lookup_begin(void)
-{
-}
-
-void
-worker_offload_lookup_end(void)
-{
 }
 
 /* Returns the number of lines getline() reads from data[0..len). */

@@ -2894,6 +2894,43 @@ conf_find_listener(const struct conf *c, const char *name)
 	return (NULL);
 }
 
+/*
+ * Finds the listener with a bind that takes connections to the local
+ * address sa: the same address and port, or the wildcard of its family
+ * on that port.
+ */
+struct listener_conf *
+conf_find_listener_addr(const struct conf *c, const struct sockaddr *sa)
+{
+	const struct sockaddr_in	*in = (const struct sockaddr_in *)sa, *b4;
+	const struct sockaddr_in6	*in6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in6	*b6;
+	const struct bind_addr		*b;
+	size_t				 i, j;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		for (j = 0; j < c->listeners[i]->nbinds; j++) {
+			b = &c->listeners[i]->binds[j];
+			if (b->addr.ss_family != sa->sa_family)
+				continue;
+			b4 = (const struct sockaddr_in *)&b->addr;
+			b6 = (const struct sockaddr_in6 *)&b->addr;
+			if (sa->sa_family == AF_INET &&
+			    b4->sin_port == in->sin_port &&
+			    (b4->sin_addr.s_addr == htonl(INADDR_ANY) ||
+			    b4->sin_addr.s_addr == in->sin_addr.s_addr))
+				return (c->listeners[i]);
+			if (sa->sa_family == AF_INET6 &&
+			    b6->sin6_port == in6->sin6_port &&
+			    (IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr) ||
+			    IN6_ARE_ADDR_EQUAL(&b6->sin6_addr,
+			    &in6->sin6_addr)))
+				return (c->listeners[i]);
+		}
+	}
+	return (NULL);
+}
+
 /* Finds a server of a pool by name. */
 struct server *
 conf_find_server(const struct pool *pool, const char *name)

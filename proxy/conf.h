@@ -273,6 +273,9 @@ void		 conf_errors_clear(struct conf_errors *);
 struct pool	*conf_find_pool(const struct conf *, const char *);
 struct route	*conf_find_route(const struct conf *, const char *);
 struct listener_conf *conf_find_listener(const struct conf *, const char *);
+struct sockaddr;
+struct listener_conf *conf_find_listener_addr(const struct conf *,
+	    const struct sockaddr *);
 struct server	*conf_find_server(const struct pool *, const char *);
 
 /*

@@ -173,6 +173,7 @@ struct session {
 	unsigned		 up_err:1;		/* ... with an error */
 	unsigned		 close_after:1;		/* shutdown: close when done */
 	unsigned		 tls:1;			/* the client speaks TLS */
+	unsigned		 forwarded:1;	/* its listener's forwarded_headers */
 };
 
 /*
@@ -533,6 +534,27 @@ session_peer_text(const struct sockaddr *sa, char *buf, size_t size)
 }
 
 /*
+ * The [listener] of conf that a client connection belongs to: the one
+ * named as the socket that accepted it was, or, when a reload renamed or
+ * dropped that, the one that now binds the connection's local address.
+ * NULL when none does: the connection goes on, taken only by routes that
+ * name no listener.
+ */
+static struct listener_conf *
+session_listener_of(const struct conf *conf, const char *name, int fd)
+{
+	struct listener_conf	*lc;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof ss;
+
+	if ((lc = conf_find_listener(conf, name)) != NULL)
+		return (lc);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return (NULL);
+	return (conf_find_listener_addr(conf, (struct sockaddr *)&ss));
+}
+
+/*
  * Sets up a session reading a request head on a client socket, its timer
  * armed as tk for ms.  Returns NULL when it cannot; fd stays the caller's
  * then, else the session owns it.
@@ -555,7 +577,8 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 	 * A new connection speaks TLS if its listener does now; a reduced
 	 * idle one (TIMER_IDLE) was plain, whatever a reload did since.
 	 */
-	lc = conf_find_listener(worker_self->conf, listener);
+	lc = session_listener_of(worker_self->conf, listener, fd);
+	s->forwarded = lc != NULL ? lc->forwarded_headers : 1;
 	if (tk == TIMER_HEADER && lc != NULL && lc->tls_ctx != NULL) {
 		s->tls = 1;
 		s->cbev = tls_accept_new(base, lc->tls_ctx, fd);
@@ -1227,7 +1250,7 @@ session_write_request_head(struct session *s, const char *buf,
 	struct evbuffer_iovec		 v;
 	char				*p;
 	unsigned			 i, drop;
-	int				 fwd = s->lc->forwarded_headers;
+	int				 fwd = s->forwarded;
 
 	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
 	    &path, &pathlen);
@@ -1545,9 +1568,11 @@ session_start_request(struct session *s, const char *buf)
 	s->resp = session_msg_get(0);
 	s->is_head = m->method == HTTP_HEAD;
 	session_capture_request(s, buf);
-	s->lc = conf_find_listener(s->conf, s->listener);
-	if (s->lc == NULL)
-		return (session_error(s, 404, "listener no longer configured"));
+	/* A listener dropped since keeps what it forwarded. */
+	s->lc = session_listener_of(s->conf, s->listener,
+	    bufferevent_getfd(s->cbev));
+	if (s->lc != NULL)
+		s->forwarded = s->lc->forwarded_headers;
 	if (m->version_minor == 1)
 		s->keepalive = !(m->flags & HTTP_F_CONN_CLOSE);
 	else

@@ -187,7 +187,8 @@ struct session_idle {
 	struct event		 ev;		/* readable, or time is up */
 	const char		*listener;
 	union session_peer	 peer;
-	unsigned		 nrequests;
+	unsigned		 nrequests:31;
+	unsigned		 forwarded:1;	/* as struct session's */
 	uint64_t		 deadline;	/* keepalive_timeout ends, us */
 };
 
@@ -798,6 +799,7 @@ session_reduce(struct session *s)
 	i->listener = s->listener;
 	i->peer = s->peer;
 	i->nrequests = s->nrequests;
+	i->forwarded = s->forwarded;
 	i->deadline = cutover_now_us() + (uint64_t)s->idle_left * 1000;
 	tv.tv_sec = s->idle_left / 1000;
 	tv.tv_usec = (s->idle_left % 1000) * 1000;
@@ -899,6 +901,7 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	s->nrequests = i->nrequests;
+	s->forwarded = i->forwarded;
 	event_del(&i->ev);
 	session_idle_free(i);
 }

@@ -9,6 +9,7 @@
 use strict;
 use warnings;
 use Test::More tests => 12;
+use Time::HiRes qw(sleep);
 use Cutover::Test;
 
 my $blue = start_backend(name => 'blue');
@@ -54,6 +55,10 @@ is($ka->request($only)->{headers}{'x-backend'}, 'green',
     'before: the route bound to listener web takes its connection');
 like($held->request($get)->{body}, qr/^X-Forwarded-For: 10\.9\.9\.9\r$/m,
     'before: listener back (forwarded_headers = off) passes X-Forwarded-For as is');
+
+# Idle past 20 ms, both connections are reduced to their sockets and a
+# small record, which must carry what the session knew.
+sleep(0.1);
 
 # web becomes www on the same address; back goes.
 $cv->rewrite(conf(first => 'www'));

@@ -38,15 +38,9 @@ p95_query = p95{route="{route}"}
 EOF
 }
 
-my $cv = start_cutover(conf => <<"EOF" . route('app', $prom->url) .
-[listener web]
-bind = 127.0.0.1:$port
-[pool blue]
-server = b1 127.0.0.1:${\ $blue->port}
-[pool green]
-server = g1 127.0.0.1:${\ $green->port}
-EOF
-    route('gone', $dead->url) . route('junk', $junk->url));
+my $cv = start_cutover(conf => blue_green_conf($port, $blue, $green) .
+    route('app', $prom->url) . route('gone', $dead->url) .
+    route('junk', $junk->url));
 
 sub drive {
 	my ($route, $state, $timeout) = @_;

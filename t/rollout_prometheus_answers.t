@@ -35,14 +35,7 @@ my $blue = start_backend(name => 'blue');
 my $green = start_backend(name => 'green');
 my $port = free_port();
 
-my $conf = <<"EOF";
-[listener web]
-bind = 127.0.0.1:$port
-[pool blue]
-server = b1 127.0.0.1:${\ $blue->port}
-[pool green]
-server = g1 127.0.0.1:${\ $green->port}
-EOF
+my $conf = blue_green_conf($port, $blue, $green);
 for my $name (sort keys %answers) {
 	$conf .= <<"EOF";
 [route $name]

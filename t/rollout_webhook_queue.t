@@ -15,15 +15,8 @@ my $blue = start_backend(name => 'blue');
 my $green = start_backend(name => 'green');
 my $hook = start_webhook(delay => 2);
 my $port = free_port();
-my $cv = start_cutover(conf => <<"EOF");
-[global]
-webhook = ${\ $hook->url}
-[listener web]
-bind = 127.0.0.1:$port
-[pool blue]
-server = b1 127.0.0.1:${\ $blue->port}
-[pool green]
-server = g1 127.0.0.1:${\ $green->port}
+my $cv = start_cutover(conf => "[global]\nwebhook = " . $hook->url . "\n" .
+    blue_green_conf($port, $blue, $green) . <<"EOF");
 [route app]
 split = blue 100, green 0
 [rollout app]

@@ -12,7 +12,7 @@ use Time::HiRes qw(time sleep);
 use Cutover::Test;
 
 our @EXPORT = qw(start_webhook start_fake_prometheus rollout_status
-    split_of metric_value);
+    split_of metric_value blue_green_conf);
 
 my @CHILDREN;
 
@@ -105,6 +105,21 @@ sub start_fake_prometheus {
 	}, $self->{log});
 	@$self{qw(port pid)} = ($port, $pid);
 	return $self;
+}
+
+# blue_green_conf($port, $blue, $green) -> the config lines of a
+# listener "web" on $port and pools "blue" and "green" of one server each,
+# the backends $blue and $green: what the rollouts of a test share.
+sub blue_green_conf {
+	my ($port, $blue, $green) = @_;
+	return <<"EOF";
+[listener web]
+bind = 127.0.0.1:$port
+[pool blue]
+server = b1 127.0.0.1:${\ $blue->port}
+[pool green]
+server = g1 127.0.0.1:${\ $green->port}
+EOF
 }
 
 # rollout_status($cv, $route) -> the decoded `rollout status ROUTE json`.

@@ -213,28 +213,44 @@ static _Thread_local TAILQ_HEAD(session_idle_list, session_idle)
 #define MSG_KEEP	32		/* entries never trimmed */
 #define MSG_TRIM_MS	500
 #define MSG_TRIM_PAGES	64		/* entries freed that call for a trim */
+static const struct timeval msg_trim_tv = {
+	MSG_TRIM_MS / 1000, MSG_TRIM_MS % 1000 * 1000
+};
 static _Thread_local struct http_msg	*msg_cache[MSG_CACHE];
+/* Read by show info on another thread (session_cached_heads()). */
 static _Thread_local unsigned		 msg_ncache;
 static _Thread_local unsigned		 msg_low;	/* fewest since a trim */
 static _Thread_local struct event	*msg_trim_ev;	/* NULL: not armed */
 
+const unsigned *
+session_cached_heads(void)
+{
+	return (&msg_ncache);
+}
+
+/* Sets the count of the list; others read it (session_cached_heads()). */
+static void
+session_msg_count(unsigned n)
+{
+	__atomic_store_n(&msg_ncache, n, __ATOMIC_RELAXED);
+}
+
 static void
 session_msg_trim_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval	tv = { MSG_TRIM_MS / 1000, MSG_TRIM_MS % 1000 * 1000 };
 	unsigned	n = 0;
 
 	while (msg_low > MSG_KEEP && msg_ncache > MSG_KEEP) {
-		free(msg_cache[--msg_ncache]);
+		free(msg_cache[msg_ncache - 1]);
+		session_msg_count(msg_ncache - 1);
 		msg_low--;
 		n++;
 	}
-	worker_count_set(&worker_self->counts.cached_heads, msg_ncache);
 	if (n >= MSG_TRIM_PAGES)
 		malloc_trim(0);
 	msg_low = msg_ncache;
 	if (msg_ncache > MSG_KEEP)
-		evtimer_add(msg_trim_ev, &tv);
+		evtimer_add(msg_trim_ev, &msg_trim_tv);
 	else {
 		event_free(msg_trim_ev);
 		msg_trim_ev = NULL;
@@ -248,11 +264,10 @@ session_msg_get(int is_request)
 	struct http_msg	*m;
 
 	if (msg_ncache > 0) {
-		m = msg_cache[--msg_ncache];
+		m = msg_cache[msg_ncache - 1];
+		session_msg_count(msg_ncache - 1);
 		if (msg_ncache < msg_low)
 			msg_low = msg_ncache;
-		worker_count_set(&worker_self->counts.cached_heads,
-		    msg_ncache);
 	} else
 		m = xmalloc(sizeof *m);
 	http_msg_init(m, is_request);
@@ -263,23 +278,21 @@ session_msg_get(int is_request)
 static void
 session_msg_put(struct http_msg *m)
 {
-	struct timeval	tv = { MSG_TRIM_MS / 1000, MSG_TRIM_MS % 1000 * 1000 };
-
 	if (m == NULL)
 		return;
 	if (msg_ncache == MSG_CACHE) {
 		free(m);
 		return;
 	}
-	msg_cache[msg_ncache++] = m;
-	worker_count_set(&worker_self->counts.cached_heads, msg_ncache);
+	msg_cache[msg_ncache] = m;
+	session_msg_count(msg_ncache + 1);
 	if (msg_ncache > MSG_KEEP && msg_trim_ev == NULL) {
 		/* Without a timer the list is not trimmed: nothing breaks. */
 		if ((msg_trim_ev = evtimer_new(worker_self->base,
 		    session_msg_trim_cb, NULL)) == NULL)
 			return;
 		msg_low = msg_ncache;
-		evtimer_add(msg_trim_ev, &tv);
+		evtimer_add(msg_trim_ev, &msg_trim_tv);
 	}
 }
 
@@ -2414,9 +2427,10 @@ session_close_all(void)
 		session_idle_close(i, "shutdown_grace ran out");
 	while ((s = TAILQ_FIRST(&sessions)) != NULL)
 		session_close(s, "shutdown_grace ran out");
-	while (msg_ncache > 0)
-		free(msg_cache[--msg_ncache]);
-	worker_count_set(&worker_self->counts.cached_heads, 0);
+	while (msg_ncache > 0) {
+		free(msg_cache[msg_ncache - 1]);
+		session_msg_count(msg_ncache - 1);
+	}
 	if (msg_trim_ev != NULL) {
 		event_free(msg_trim_ev);
 		msg_trim_ev = NULL;

@@ -22,6 +22,9 @@ void	 session_shutdown_all(void);
 void	 session_close_all(void);
 /* Returns the number of open sessions. */
 unsigned session_count(void);
+/* The calling thread's count of parsed heads kept for reuse, for other
+   threads to read with an atomic load. */
+const unsigned *session_cached_heads(void);
 /* Counts sessions reading a head, busy with a request, and idle. */
 void	 session_counts(unsigned *reading, unsigned *active, unsigned *idle);
 

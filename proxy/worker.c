@@ -524,6 +524,8 @@ worker_main(void *arg)
 	struct worker	*w = arg;
 
 	worker_self = w;
+	__atomic_store_n(&w->cached_heads, session_cached_heads(),
+	    __ATOMIC_RELEASE);
 	worker_loop();
 	/* What came after the exit: connections nobody will serve. */
 	worker_drain(w);
@@ -543,6 +545,7 @@ worker_init(struct event_base *base, struct conf *conf)
 	nworkers = 1;
 	workers[0].base = base;
 	workers[0].conf = conf;
+	workers[0].cached_heads = session_cached_heads();
 	worker_self = &workers[0];
 }
 
@@ -921,6 +924,7 @@ void
 worker_counts_of(int i, struct worker_counts *t)
 {
 	const struct worker_counts	*c = &workers[i].counts;
+	const unsigned			*heads;
 
 	t->sessions = __atomic_load_n(&c->sessions, __ATOMIC_RELAXED);
 	t->reading = __atomic_load_n(&c->reading, __ATOMIC_RELAXED);
@@ -929,7 +933,9 @@ worker_counts_of(int i, struct worker_counts *t)
 	t->requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
 	t->batch_sleeps = __atomic_load_n(&c->batch_sleeps, __ATOMIC_RELAXED);
 	t->busy_polls = __atomic_load_n(&c->busy_polls, __ATOMIC_RELAXED);
-	t->cached_heads = __atomic_load_n(&c->cached_heads, __ATOMIC_RELAXED);
+	heads = __atomic_load_n(&workers[i].cached_heads, __ATOMIC_ACQUIRE);
+	t->cached_heads = heads == NULL ? 0 :
+	    __atomic_load_n(heads, __ATOMIC_RELAXED);
 }
 
 void

@@ -25,7 +25,7 @@ struct worker_counts {
 	uint64_t	requests;
 	uint64_t	batch_sleeps;	/* batch_wait sleeps (worker_loop) */
 	uint64_t	busy_polls;	/* busy polls that found work */
-	unsigned	cached_heads;	/* parsed heads kept for reuse */
+	unsigned	cached_heads;	/* worker_counts_of(): session.c's */
 };
 
 struct worker {
@@ -36,6 +36,7 @@ struct worker {
 	int			 exiting;	/* serves no more */
 	struct worker_queue	*queue;	/* work handed over by other threads */
 	long			 poll_window;	/* busy_poll's, in us */
+	const unsigned		*cached_heads;	/* its thread's, set there; atomic */
 };
 
 /* Nonzero once more than one worker runs: the lock is real then. */
@@ -110,13 +111,6 @@ void	 worker_sessions_gone(void);
 /* The figures of worker i, and their sums over all workers. */
 void	 worker_counts_of(int, struct worker_counts *);
 void	 worker_totals(struct worker_counts *);
-
-/* Sets one of the calling worker's figures. */
-static inline void
-worker_count_set(unsigned *field, unsigned n)
-{
-	__atomic_store_n(field, n, __ATOMIC_RELAXED);
-}
 
 /* Adds n to one of the calling worker's figures. */
 static inline void

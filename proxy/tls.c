@@ -172,16 +172,33 @@ tls_now_ms(void)
 }
 
 /*
- * Whether a key made at made still encrypts (0 period: no rotation).  A
- * key made after now, by a thread that read the clock after the caller
- * did, is fresh: else each thread that lost that race would make a key
- * of its own, and a few of them at once would push out of the ring the
- * keys of tickets made within the last period.
+ * The age at now of a key made at made.  A key made after now, by a
+ * thread that read the clock after the caller did, is new (0): else each
+ * thread that lost that race would make a key of its own, and a few of
+ * them at once would push out of the ring the keys of tickets made within
+ * the last period.
  */
+static uint64_t
+tls_ticket_age(uint64_t made, uint64_t now)
+{
+	return (made >= now ? 0 : now - made);
+}
+
+/* Whether a key made at made still encrypts (0 period: no rotation). */
 static int
 tls_ticket_fresh(uint64_t made, uint64_t now, long period)
 {
-	return (period == 0 || made >= now || now - made < (uint64_t)period);
+	return (period == 0 || tls_ticket_age(made, now) < (uint64_t)period);
+}
+
+/* Whether key k decrypts no more: three periods old, or past its end. */
+static int
+tls_ticket_expired(const struct tls_ticket_key *k, uint64_t now,
+    long period)
+{
+	return ((period != 0 && tls_ticket_age(k->made, now) >=
+	    (uint64_t)period * TLS_TICKET_KEYS) ||
+	    (k->until != 0 && now >= k->until));
 }
 
 /* Copies the key that encrypts now to *k, making one when due; -1: none. */
@@ -249,11 +266,7 @@ tls_ticket_named(struct tls_ticket_key *k, const unsigned char *name,
 	for (i = 0; i < tls_nticket_keys; i++) {
 		if (memcmp(tls_ticket_keys[i].name, name, 16) != 0)
 			continue;
-		if ((period != 0 && now > tls_ticket_keys[i].made &&
-		    now - tls_ticket_keys[i].made >=
-		    (uint64_t)period * TLS_TICKET_KEYS) ||
-		    (tls_ticket_keys[i].until != 0 &&
-		    now >= tls_ticket_keys[i].until))
+		if (tls_ticket_expired(&tls_ticket_keys[i], now, period))
 			break;
 		*k = tls_ticket_keys[i];
 		rc = i == 0 && tls_ticket_fresh(k->made, now, period) ? 1 : 2;

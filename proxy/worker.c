@@ -854,11 +854,11 @@ static void
 worker_offload_abandon(void)
 {
 	struct worker_offload	*o, **op;
-	struct timespec		 now, end, ms = { 0, 1000000 };
+	struct timespec		 ms = { 0, 1000000 };
+	uint64_t		 end;
 	int			 state, waiting, late = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += WORKER_OFFLOAD_WAIT;
+	end = cutover_now_us() + WORKER_OFFLOAD_WAIT * 1000000ULL;
 	for (;;) {
 		waiting = 0;
 		op = &worker_offloads;
@@ -886,9 +886,7 @@ worker_offload_abandon(void)
 		}
 		if (waiting == 0)
 			return;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec &&
-		    now.tv_nsec >= end.tv_nsec)) {
+		if (cutover_now_us() >= end) {
 			log_warn("%d offloaded call%s still running after %d "
 			    "s: not waited for", waiting, waiting == 1 ? "" :
 			    "s", WORKER_OFFLOAD_WAIT);

@@ -106,7 +106,6 @@ struct rollout_prom {
 	struct fetch	*fetch;		/* the query in flight */
 	const char	*route;		/* the rollout's, for logs */
 	const char	*name;		/* "error_rate" or "p95" */
-	int		 is_ratio;	/* error_rate: at most 1 */
 	double		 value;
 	int64_t		 at;		/* when it came; 0: never */
 	int64_t		 asked;		/* when the last query started */
@@ -1014,7 +1013,7 @@ rollout_prom_done_cb(const struct fetch_result *res, void *arg)
 		snprintf(pr->error, sizeof pr->error, "Prometheus: %s",
 		    errstr);
 	/* An error rate above 1 is a percentage or a count: no ratio. */
-	} else if (pr->is_ratio && v > 1) {
+	} else if (strcmp(pr->name, "error_rate") == 0 && v > 1) {
 		pr->kind = PROM_NOT_RATIO;
 		snprintf(pr->error, sizeof pr->error, "Prometheus: the error "
 		    "rate %g is above 1: the query must give a ratio", v);
@@ -1085,7 +1084,6 @@ rollout_prom_start(struct rollout *ro, struct rollout_prom *pr,
 	pr->asked = now;
 	pr->route = ro->route;
 	pr->name = name;
-	pr->is_ratio = strcmp(name, "error_rate") == 0;
 	if ((b = evbuffer_new()) == NULL)
 		fatal("out of memory");
 	evbuffer_add_printf(b, "%.*s/api/v1/query?query=", (int)(len > 0 &&

@@ -18,7 +18,9 @@ use Digest::SHA ();
 use Errno qw(EAGAIN EINTR);
 use File::Basename qw(dirname);
 use File::Path qw(remove_tree);
+use File::Spec ();
 use File::Temp ();
+use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
 use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -35,6 +37,7 @@ our $TIMEOUT = $ENV{CUTOVER_TEST_TIMEOUT} // 600;
 my $TMPDIR;		# per-file temp dir, made on first use
 my @PROCS;		# every process started, for teardown
 my %PORTS_GIVEN;	# ports free_port() handed out already
+my @CLAIMS;		# this file's claims on them, removed at the end
 my $SEQ = 0;		# numbers the files of the temp dir
 my $MAIN_PID = $$;	# teardown runs in the test process only
 my $PATTERN = join '', map { chr(ord('a') + $_ % 26) } 0 .. 26 * 5100 - 1;
@@ -45,7 +48,28 @@ $SIG{ALRM} = sub { die "test file timed out after $TIMEOUT s\n" };
 $SIG{INT} = $SIG{TERM} = sub { die "killed by SIG$_[0]\n" };
 alarm $TIMEOUT if $TIMEOUT > 0;
 
-# free_port() -> PORT: a TCP port of 127.0.0.1 free right now.
+# free_port() -> PORT: a TCP port of 127.0.0.1 free right now, and not
+# handed to another test file running at the same time (prove -j): the
+# port is free only until its user binds it, so each one handed out is
+# claimed by a file named after it in $TMPDIR/cutover-test-ports, made
+# with O_EXCL.  A claim older than the test timeout is left from a run
+# that died and is taken over.
+my $CLAIM_DIR = File::Spec->catdir(File::Spec->tmpdir, 'cutover-test-ports');
+
+sub _claim_port {
+	my ($port) = @_;
+	my $path = "$CLAIM_DIR/$port";
+	mkdir $CLAIM_DIR;
+	if (!sysopen(my $fh, $path, O_WRONLY | O_CREAT | O_EXCL)) {
+		my $mtime = (stat $path)[9];
+		return 0 if !defined $mtime ||
+		    time - $mtime < ($TIMEOUT > 0 ? $TIMEOUT : 3600);
+		utime(undef, undef, $path) or return 0;
+	}
+	push @CLAIMS, $path;
+	return 1;
+}
+
 sub free_port {
 	for (1 .. 50) {
 		my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
@@ -53,7 +77,7 @@ sub free_port {
 		    or die "free_port: $!\n";
 		my $port = $s->sockport;
 		close $s;
-		next if $PORTS_GIVEN{$port}++;
+		next if $PORTS_GIVEN{$port}++ || !_claim_port($port);
 		return $port;
 	}
 	die "free_port: no new free port\n";
@@ -576,6 +600,8 @@ sub _teardown {
 		$p->_check_logs;
 	}
 	@PROCS = ();
+	unlink @CLAIMS;
+	@CLAIMS = ();
 	return unless defined $TMPDIR;
 	my $tb = Test::More->builder;
 	if ($ENV{CUTOVER_KEEP_TMP} || !$tb->is_passing) {
@@ -1403,7 +1429,10 @@ the test's own assertions.
 
 =item free_port() -> PORT
 
-A port of 127.0.0.1 that is free now, never the same twice in a file.
+A port of 127.0.0.1 that is free now, never the same twice in a file, and
+never one that another test file running at the same time holds: each
+port handed out is claimed by a file in F<$TMPDIR/cutover-test-ports>
+until the end of the test file.
 
 =item tmpdir() -> DIR
 

@@ -38,7 +38,9 @@ while (<$in>) {
 		$r = { run => $f[2], rps => $f[3], p50_us => $f[4], p99_us => $f[5],
 		    requests => $f[6], cpu_s_per_1k => $f[7], rss_kb => $f[8],
 		    error => $f[9], cpu_user_s_per_1k => $f[10],
-		    cpu_sys_s_per_1k => $f[11] };
+		    cpu_sys_s_per_1k => $f[11],
+		    backend_switches_per_1k => $f[12],
+		    backend_preempted_per_1k => $f[13] };
 	}
 	push @{ $runs{$p}{$t} }, $r;
 }
@@ -83,7 +85,8 @@ for my $p (@profiles) {
 		my @keys = $p =~ /^idle-/
 		    ? qw(rss_before_kb rss_after_kb bytes_per_conn)
 		    : qw(rps p50_us p99_us cpu_s_per_1k cpu_user_s_per_1k
-		    cpu_sys_s_per_1k rss_kb);
+		    cpu_sys_s_per_1k rss_kb backend_switches_per_1k
+		    backend_preempted_per_1k);
 		for my $k (@keys) {
 			$m{$k} = median(map { $_->{$k} } @r);
 		}
@@ -175,7 +178,8 @@ for my $p (@profiles) {
 			$s .= "          \"median\": { " . join(', ', map {
 			    "\"$_\": " . jnum($m->{$_}) } qw(rps p50_us p99_us
 			    cpu_s_per_1k cpu_user_s_per_1k cpu_sys_s_per_1k
-			    rss_kb)) . " },\n";
+			    rss_kb backend_switches_per_1k
+			    backend_preempted_per_1k)) . " },\n";
 			my @refs = (['vs_haproxy', $h], ['vs_direct', $x]);
 			push @refs, ['vs_cutover', $med{$p}{cutover}]
 			    if $t =~ /^cutover-/;
@@ -271,6 +275,29 @@ if (@thr) {
 				} (['rps', 'haproxy'], ['rps', 'nginx'],
 				    ['p99_us', 'haproxy'], ['p99_us', 'nginx']);
 			}
+		}
+		print $md "\n";
+	}
+	# The backend's lost turns: where wrk and the backend share a CPU,
+	# each one is a switch between the two, which that CPU pays for
+	# whichever proxy runs.
+	my @sw = grep { my $p = $_; grep {
+	    defined $med{$p}{$_}{backend_switches_per_1k} } keys %{ $med{$p} } }
+	    @thr;
+	my @swt = grep { my $t = $_; grep { $med{$_}{$t} } @sw } @order;
+	if (@sw) {
+		print $md "Backend context switches per 1,000 requests, in all ",
+		    "and preempted (by wrk, when they share a CPU); median ",
+		    "over the runs.\n\n| profile | ", join(' | ', @swt),
+		    " |\n|---|", '---:|' x @swt, "\n";
+		for my $p (@sw) {
+			print $md "| $p | ", join(' | ', map {
+				my $m = $med{$p}{$_};
+				$m && defined $m->{backend_switches_per_1k}
+				    ? sprintf('%.0f (%.0f)',
+				    $m->{backend_switches_per_1k},
+				    $m->{backend_preempted_per_1k}) : '–'
+			} @swt), " |\n";
 		}
 		print $md "\n";
 	}

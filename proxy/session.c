@@ -10,9 +10,9 @@
  *
  * A keep-alive connection idle between requests for IDLE_REDUCE_MS is
  * reduced to a struct session_idle: its bufferevent, buffers and timer are
- * freed and only the socket, the peer and a plain event with what is left
- * of keepalive_timeout stay.  The client's next bytes build a new session
- * that reads them.
+ * freed and only the socket, the peer, the TLS state of a TLS one and a
+ * plain event with what is left of keepalive_timeout stay.  The client's
+ * next bytes build a new session that reads them.
  *
  * Functions that may close the session return -1 after doing so; their
  * callers return at once without touching it.
@@ -190,6 +190,7 @@ struct session_idle {
 	unsigned		 nrequests:31;
 	unsigned		 forwarded:1;	/* as struct session's */
 	uint64_t		 deadline;	/* keepalive_timeout ends, us */
+	void			*tls;		/* tls_detach()'s; NULL: plain */
 };
 
 /* The calling worker's sessions; TAILQ_INIT'ed by its first one. */
@@ -570,12 +571,13 @@ session_listener_of(const struct conf *conf, const char *name, int fd)
 
 /*
  * Sets up a session reading a request head on a client socket, its timer
- * armed as tk for ms.  Returns NULL when it cannot; fd stays the caller's
- * then, else the session owns it.
+ * armed as tk for ms; tls is the TLS state of a reduced idle connection
+ * (tls_detach()), else NULL.  Returns NULL when it cannot; fd and tls
+ * stay the caller's then, else the session owns them.
  */
 static struct session *
 session_start(struct event_base *base, int fd, const struct sockaddr *sa,
-    int salen, const char *listener, enum timer_kind tk, long ms)
+    int salen, const char *listener, void *tls, enum timer_kind tk, long ms)
 {
 	struct session		*s;
 	struct listener_conf	*lc;
@@ -589,11 +591,14 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 	session_peer_text(sa, s->peer_ip, sizeof s->peer_ip);
 	/*
 	 * A new connection speaks TLS if its listener does now; a reduced
-	 * idle one (TIMER_IDLE) was plain, whatever a reload did since.
+	 * idle one (TIMER_IDLE) as it did, whatever a reload did since.
 	 */
 	lc = session_listener_of(worker_self->conf, listener, fd);
 	s->forwarded = lc != NULL ? lc->forwarded_headers : 1;
-	if (tk == TIMER_HEADER && lc != NULL && lc->tls_ctx != NULL) {
+	if (tls != NULL) {
+		s->tls = 1;
+		s->cbev = tls_attach(base, tls, fd);
+	} else if (tk == TIMER_HEADER && lc != NULL && lc->tls_ctx != NULL) {
 		s->tls = 1;
 		s->cbev = tls_accept_new(base, lc->tls_ctx, fd);
 	} else
@@ -633,7 +638,7 @@ void
 session_new(struct event_base *base, int fd, const struct sockaddr *sa,
     int salen, const char *listener)
 {
-	if (session_start(base, fd, sa, salen, listener, TIMER_HEADER,
+	if (session_start(base, fd, sa, salen, listener, NULL, TIMER_HEADER,
 	    worker_self->conf->client_header_timeout) == NULL) {
 		close(fd);
 		session_gone();
@@ -779,8 +784,7 @@ session_free(struct session *s)
 static void
 session_keepalive(struct session *s, long ms)
 {
-	/* The TLS state lives in the bufferevent: such a session stays. */
-	if (ms > IDLE_REDUCE_MS && !s->tls) {
+	if (ms > IDLE_REDUCE_MS) {
 		s->idle_left = ms - IDLE_REDUCE_MS;
 		session_timer(s, TIMER_REDUCE, IDLE_REDUCE_MS);
 	} else
@@ -789,10 +793,10 @@ session_keepalive(struct session *s, long ms)
 
 /*
  * Reduces a session idle between requests to a struct session_idle that
- * keeps the socket and the rest of keepalive_timeout.  Called from the
- * session's timer; the session is gone when it returns, unless the last
- * response is still leaving for a slow client, which is looked at again
- * later.
+ * keeps the socket, its TLS state and the rest of keepalive_timeout.
+ * Called from the session's timer; the session is gone when it returns,
+ * unless the last response is still leaving for a slow client, or OpenSSL
+ * holds bytes of the next request, which is looked at again later.
  */
 static void
 session_reduce(struct session *s)
@@ -823,6 +827,13 @@ session_reduce(struct session *s)
 	event_assign(&i->ev, s->base, fd, EV_READ | EV_PERSIST,
 	    session_idle_cb, i);
 	event_add(&i->ev, &tv);
+	i->tls = NULL;
+	if (s->tls && (i->tls = tls_detach(s->cbev)) == NULL) {
+		event_del(&i->ev);
+		free(i);
+		session_keepalive(s, s->idle_left);
+		return;
+	}
 	if (idle_sessions.tqh_last == NULL)
 		TAILQ_INIT(&idle_sessions);
 	TAILQ_INSERT_TAIL(&idle_sessions, i, entry);
@@ -845,9 +856,12 @@ session_idle_free(struct session_idle *i)
 	free(i);
 }
 
-/* Closes an idle connection; session_close() for a reduced one. */
+/*
+ * Closes an idle connection; session_close() for a reduced one.  A TLS
+ * one sends close_notify first when clean is set.
+ */
 static void
-session_idle_close(struct session_idle *i, const char *reason)
+session_idle_close(struct session_idle *i, int clean, const char *reason)
 {
 	char	ip[INET6_ADDRSTRLEN];
 
@@ -857,6 +871,8 @@ session_idle_close(struct session_idle *i, const char *reason)
 		    i->nrequests, reason);
 	}
 	event_del(&i->ev);
+	if (i->tls != NULL)
+		tls_detached_free(i->tls, clean);
 	close(event_get_fd(&i->ev));
 	session_idle_free(i);
 	session_gone();
@@ -888,7 +904,7 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t			 n;
 
 	if (!(what & EV_READ)) {
-		session_idle_close(i, "keepalive_timeout");
+		session_idle_close(i, 1, "keepalive_timeout");
 		return;
 	}
 	/*
@@ -897,20 +913,20 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	 * read buffer only to close them.
 	 */
 	if ((n = session_peek(fd)) == 0) {
-		session_idle_close(i, "client closed");
+		session_idle_close(i, 0, "client closed");
 		return;
 	}
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR)
-			session_idle_close(i, strerror(errno));
+			session_idle_close(i, 0, strerror(errno));
 		return;
 	}
 	/* cbev watches the socket before i->ev stops: no epoll change. */
 	s = session_start(event_get_base(&i->ev), fd, &i->peer.sa,
-	    sizeof i->peer, i->listener, TIMER_IDLE, i->deadline > now ?
+	    sizeof i->peer, i->listener, i->tls, TIMER_IDLE, i->deadline > now ?
 	    (long)((i->deadline - now + 999) / 1000) : 0);
 	if (s == NULL) {
-		session_idle_close(i, "cannot set up connection");
+		session_idle_close(i, 1, "cannot set up connection");
 		return;
 	}
 	s->nrequests = i->nrequests;
@@ -2407,7 +2423,7 @@ session_shutdown_all(void)
 		if (session_peek(event_get_fd(&i->ev)) > 0)
 			session_idle_cb(event_get_fd(&i->ev), EV_READ, i);
 		else
-			session_idle_close(i, "shutting down");
+			session_idle_close(i, 1, "shutting down");
 	}
 	TAILQ_FOREACH_SAFE(s, &sessions, entry, next) {
 		s->close_after = 1;
@@ -2424,7 +2440,7 @@ session_close_all(void)
 	struct session_idle	*i;
 
 	while ((i = TAILQ_FIRST(&idle_sessions)) != NULL)
-		session_idle_close(i, "shutdown_grace ran out");
+		session_idle_close(i, 1, "shutdown_grace ran out");
 	while ((s = TAILQ_FIRST(&sessions)) != NULL)
 		session_close(s, "shutdown_grace ran out");
 	while (msg_ncache > 0) {

@@ -1211,35 +1211,74 @@ tls_cut(struct bufferevent *bev)
 		tc->unclean = 1;
 }
 
+/*
+ * Drops tc from its bufferevent: stops the events before their argument
+ * goes, and gives them back the bufferevent as their argument, which
+ * libevent's finalizers take from them.
+ */
+static void
+tls_conn_drop(struct tls_conn *tc)
+{
+	struct bufferevent	*bev = tc->bev;
+	evutil_socket_t		 fd = bufferevent_getfd(bev);
+
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	event_del(&bev->ev_read);
+	event_del(&bev->ev_write);
+	event_assign(&bev->ev_read, bufferevent_get_base(bev), fd,
+	    EV_READ | EV_PERSIST | EV_FINALIZE, tls_gone_cb, bev);
+	event_assign(&bev->ev_write, bufferevent_get_base(bev), fd,
+	    EV_WRITE | EV_PERSIST | EV_FINALIZE, tls_gone_cb, bev);
+	free(tc);
+}
+
+void
+tls_detached_free(void *tls, int clean)
+{
+	/* close_notify: the end of a body delimited by the close. */
+	ERR_clear_error();
+	if (clean)
+		(void)SSL_shutdown(tls);
+	ERR_clear_error();
+	SSL_free(tls);
+}
+
 void
 tls_free(struct bufferevent *bev)
 {
 	struct tls_conn	*tc;
-	evutil_socket_t	 fd;
 
 	if (bev == NULL)
 		return;
 	if ((tc = tls_conn_of(bev)) != NULL) {
-		/* close_notify: the end of a body delimited by the close. */
-		ERR_clear_error();
-		if (tc->state == TLS_OPEN && !tc->unclean)
-			(void)SSL_shutdown(tc->ssl);
-		ERR_clear_error();
-		SSL_free(tc->ssl);
-		/*
-		 * Stop the events before their argument goes; libevent's
-		 * finalizers take the bufferevent from the events' argument:
-		 * give it back.
-		 */
-		bufferevent_disable(bev, EV_READ | EV_WRITE);
-		event_del(&bev->ev_read);
-		event_del(&bev->ev_write);
-		fd = bufferevent_getfd(bev);
-		event_assign(&bev->ev_read, bufferevent_get_base(bev), fd,
-		    EV_READ | EV_PERSIST | EV_FINALIZE, tls_gone_cb, bev);
-		event_assign(&bev->ev_write, bufferevent_get_base(bev), fd,
-		    EV_WRITE | EV_PERSIST | EV_FINALIZE, tls_gone_cb, bev);
-		free(tc);
+		tls_detached_free(tc->ssl, tc->state == TLS_OPEN &&
+		    !tc->unclean);
+		tls_conn_drop(tc);
 	}
 	bufferevent_free(bev);
+}
+
+void *
+tls_detach(struct bufferevent *bev)
+{
+	struct tls_conn	*tc = tls_conn_of(bev);
+	SSL		*ssl;
+
+	if (tc == NULL || tc->state != TLS_OPEN || tc->eof || tc->unclean ||
+	    tc->hs_write || SSL_has_pending(tc->ssl) ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return (NULL);
+	ssl = tc->ssl;
+	tls_conn_drop(tc);
+	return (ssl);
+}
+
+struct bufferevent *
+tls_attach(struct event_base *base, void *tls, int fd)
+{
+	struct bufferevent	*bev;
+
+	if ((bev = tls_bufferevent_new(base, tls, fd, 1)) != NULL)
+		tls_conn_of(bev)->state = TLS_OPEN;
+	return (bev);
 }

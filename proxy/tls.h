@@ -122,5 +122,18 @@ void	 tls_cut(struct bufferevent *);
  * close_notify first, unless cut.
  */
 void	 tls_free(struct bufferevent *);
+/*
+ * An idle client connection's TLS state without its bufferevent (SSL,
+ * opaque here).  tls_detach() takes it out of bev, which is left a plain
+ * socket bufferevent to free without closing the socket, and returns it;
+ * NULL, with bev untouched, unless bev is an open TLS connection with
+ * nothing read ahead or left to write.  tls_attach() makes a bufferevent
+ * on fd for that connection again (and closes fd when freed); NULL when
+ * it cannot, with the state and fd still the caller's.  tls_detached_free()
+ * frees the state, sending close_notify first when clean is set.
+ */
+void	*tls_detach(struct bufferevent *bev);
+struct bufferevent *tls_attach(struct event_base *, void *tls, int fd);
+void	 tls_detached_free(void *tls, int clean);
 
 #endif

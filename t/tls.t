@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 94;
+plan tests => 97;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -348,6 +348,40 @@ my $waited = time - $t0;
 ok(!$n && $waited > 2 && $waited < 8,
     sprintf('keepalive_timeout closes an idle TLS client (%.1f s)',
     $waited));
+
+# Idle, a TLS connection is reduced as a plain one is, to its socket, its
+# TLS state and a small record (seen in a debug log), and its next request
+# builds the rest again.
+{
+	my $p2 = free_port();
+	my $dbg = start_cutover(conf => <<"EOF");
+[global]
+log_level = debug
+
+[listener web]
+bind = 127.0.0.1:$p2
+tls_cert = $dir/front.crt
+tls_key = $dir/front.key
+
+[pool plain]
+server = p1 127.0.0.1:${\ $plain->port}
+
+[route all]
+split = plain 1
+EOF
+	my $t = tls_connect($p2);
+	tls_request($t, get_head('/?size=1'));
+	ok($dbg->wait_log(qr/idle after 1 requests, reduced$/, timeout => 3),
+	    'an idle TLS connection is reduced');
+	$r = tls_request($t, get_head('/?size=10'));
+	ok($r->{complete} && $r->{body} eq 'abcdefghij',
+	    'its next request is served on the same TLS connection');
+	$dbg->wait_log(qr/idle after 2 requests, reduced$/, timeout => 3);
+	close $t;
+	ok($dbg->wait_log(qr/closed after 2 requests: /, timeout => 3),
+	    'a client that closes it while reduced is let go');
+	$dbg->stop;
+}
 
 # 3. Large bodies both ways, TLS on both sides.
 $c = tls_connect($port);

@@ -803,12 +803,22 @@ session_reduce(struct session *s)
 {
 	struct session_idle	*i;
 	struct timeval		 tv;
-	int			 fd = bufferevent_getfd(s->cbev);
+	int			 fd = bufferevent_getfd(s->cbev), idle;
 
-	if (s->state != SESSION_READ_HEAD || s->req != NULL ||
-	    s->client_eof || s->close_after ||
-	    evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0 ||
-	    evbuffer_get_length(bufferevent_get_output(s->cbev)) != 0) {
+	/* Nothing under way, nothing waiting here or in OpenSSL. */
+	idle = s->state == SESSION_READ_HEAD && s->req == NULL &&
+	    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0 &&
+	    !(s->tls && tls_pending(s->cbev));
+	/*
+	 * Shutting down: a session brought back by bytes that held no
+	 * request (a TLS KeyUpdate) goes now.
+	 */
+	if (idle && s->close_after) {
+		session_close(s, "shutting down");
+		return;
+	}
+	if (!idle || s->client_eof) {
 		session_keepalive(s, s->idle_left);
 		return;
 	}
@@ -902,6 +912,7 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	struct session		*s;
 	uint64_t		 now = cutover_now_us();
 	ssize_t			 n;
+	long			 ms;
 
 	if (!(what & EV_READ)) {
 		session_idle_close(i, 1, "keepalive_timeout");
@@ -921,14 +932,20 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 			session_idle_close(i, 0, strerror(errno));
 		return;
 	}
+	ms = i->deadline > now ? (long)((i->deadline - now + 999) / 1000) : 0;
 	/* cbev watches the socket before i->ev stops: no epoll change. */
 	s = session_start(event_get_base(&i->ev), fd, &i->peer.sa,
-	    sizeof i->peer, i->listener, i->tls, TIMER_IDLE, i->deadline > now ?
-	    (long)((i->deadline - now + 999) / 1000) : 0);
+	    sizeof i->peer, i->listener, i->tls, TIMER_IDLE, ms);
 	if (s == NULL) {
 		session_idle_close(i, 1, "cannot set up connection");
 		return;
 	}
+	/*
+	 * A TLS record may hold no request byte (a KeyUpdate), which no read
+	 * callback tells of: reduced again if nothing else comes.
+	 */
+	if (i->tls != NULL)
+		session_keepalive(s, ms);
 	s->nrequests = i->nrequests;
 	s->forwarded = i->forwarded;
 	event_del(&i->ev);
@@ -2409,6 +2426,7 @@ static int
 session_input_pending(struct session *s)
 {
 	return (evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0 ||
+	    (s->tls && tls_pending(s->cbev)) ||
 	    session_peek(bufferevent_getfd(s->cbev)) > 0);
 }
 

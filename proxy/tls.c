@@ -1258,6 +1258,14 @@ tls_free(struct bufferevent *bev)
 	bufferevent_free(bev);
 }
 
+int
+tls_pending(struct bufferevent *bev)
+{
+	struct tls_conn	*tc = tls_conn_of(bev);
+
+	return (tc != NULL && SSL_has_pending(tc->ssl));
+}
+
 void *
 tls_detach(struct bufferevent *bev)
 {

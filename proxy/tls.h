@@ -133,6 +133,11 @@ void	 tls_free(struct bufferevent *);
  * frees the state, sending close_notify first when clean is set.
  */
 void	*tls_detach(struct bufferevent *bev);
+/*
+ * Whether OpenSSL holds bytes of bev read from the socket, a partial
+ * record among them; 0 for a plain one.
+ */
+int	 tls_pending(struct bufferevent *bev);
 struct bufferevent *tls_attach(struct event_base *, void *tls, int fd);
 void	 tls_detached_free(void *tls, int clean);
 

@@ -15,12 +15,13 @@ use strict;
 use warnings;
 
 use IO::Socket::SSL;
+use IPC::Open2 qw(open2);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 97;
+plan tests => 98;
 
 my $dir = Cutover::Test::tmpdir() . '/tls';
 mkdir $dir;
@@ -380,6 +381,23 @@ EOF
 	close $t;
 	ok($dbg->wait_log(qr/closed after 2 requests: /, timeout => 3),
 	    'a client that closes it while reduced is let go');
+
+	# A TLS record with no request in it (a KeyUpdate, sent by
+	# s_client's "k" command) wakes the connection: it is reduced again.
+	my $mark = $dbg->log_mark;
+	my $pid = open2(my $out, my $in, 'openssl', 's_client', '-connect',
+	    "127.0.0.1:$p2", '-crlf', '-tls1_3');
+	print $in "GET /?size=1 HTTP/1.1\nHost: x\n\n";
+	$in->flush;
+	$dbg->wait_log(qr/idle after 1 requests, reduced$/, from => $mark,
+	    timeout => 3);
+	$mark = $dbg->log_mark;
+	print $in "k\n";
+	$in->flush;
+	ok($dbg->wait_log(qr/idle after 1 requests, reduced$/, from => $mark,
+	    timeout => 3), 'a KeyUpdate while reduced: reduced again');
+	close $in;
+	waitpid($pid, 0);
 	$dbg->stop;
 }
 

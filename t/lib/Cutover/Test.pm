@@ -59,8 +59,11 @@ my $CLAIM_DIR = File::Spec->catdir(File::Spec->tmpdir, 'cutover-test-ports');
 sub _claim_port {
 	my ($port) = @_;
 	my $path = "$CLAIM_DIR/$port";
-	mkdir $CLAIM_DIR;
+	# Shared by every user, as /tmp is.
+	chmod(01777, $CLAIM_DIR) if mkdir $CLAIM_DIR;
 	if (!sysopen(my $fh, $path, O_WRONLY | O_CREAT | O_EXCL)) {
+		# Where no claim can be made, the port goes unclaimed.
+		return 1 unless $!{EEXIST};
 		my $mtime = (stat $path)[9];
 		return 0 if !defined $mtime ||
 		    time - $mtime < ($TIMEOUT > 0 ? $TIMEOUT : 3600);

@@ -128,7 +128,8 @@ for my $p (grep { !/^idle-/ } @profiles) {
 }
 
 my %E = map { $_ => $ENV{"BENCH_$_"} // '' }
-    qw(DATE CPU NPROC KERNEL PINNING CMD RUNS DURATION ELAPSED REV VERSIONS ERRORS);
+    qw(DATE CPU NPROC KERNEL PINNING CMD RUNS DURATION ELAPSED REV VERSIONS ERRORS
+    BUSY);
 
 # --- JSON ---
 open my $j, '>', "$out/latest.json" or die "$out/latest.json: $!\n";
@@ -137,6 +138,7 @@ print $j "  \"date\": ", jstr($E{DATE}), ",\n";
 print $j "  \"machine\": { \"nproc\": ", jnum($E{NPROC} || undef, '%d'),
     ", \"cpu\": ", jstr($E{CPU}), ", \"kernel\": ", jstr($E{KERNEL}), " },\n";
 print $j "  \"pinning\": ", jstr($E{PINNING}), ",\n";
+print $j "  \"busy_before\": ", jstr($E{BUSY}), ",\n";
 print $j "  \"command\": ", jstr($E{CMD}), ",\n";
 print $j "  \"cutover_revision\": ", jstr($E{REV}), ",\n";
 print $j "  \"versions\": ", jstr($E{VERSIONS}), ",\n";
@@ -228,7 +230,9 @@ print $md "Machine: $E{NPROC} CPUs ($E{CPU}), Linux $E{KERNEL}; $E{DATE}; ",
     "cutover $E{REV}.\n";
 print $md "Versions: $E{VERSIONS}.\n";
 print $md "Pinning: $E{PINNING}. Median of $E{RUNS} interleaved runs of ",
-    "$E{DURATION} s each. Command: `$E{CMD}`.\n\n";
+    "$E{DURATION} s each. Command: `$E{CMD}`.\n";
+print $md "Busy before the run (1 s): $E{BUSY}.\n" if $E{BUSY} ne '';
+print $md "\n";
 my @thr = grep { !/^idle-/ } @profiles;
 if (@thr) {
 	print $md "| profile | proxy | req/s | × HAProxy | × direct | p50 ms | ",

@@ -318,6 +318,7 @@ static void	session_close(struct session *, const char *);
 static void	session_free(struct session *);
 static void	session_gone(void);
 static void	session_idle_cb(evutil_socket_t, short, void *);
+static void	session_keepalive(struct session *, long);
 
 static const char *
 session_state_name(enum session_state st)
@@ -626,7 +627,15 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 	s->state = SESSION_READ_HEAD;
 	s->timer_kind = tk;
 	worker_count_add(session_bucket(s->state, s->timer_kind), 1);
-	session_timer(s, tk, ms);
+	/*
+	 * A TLS record may hold no request byte (a KeyUpdate), which no read
+	 * callback tells of: a woken TLS connection is reduced again if
+	 * nothing else comes.
+	 */
+	if (tls != NULL)
+		session_keepalive(s, ms);
+	else
+		session_timer(s, tk, ms);
 	if (sessions.tqh_last == NULL)
 		TAILQ_INIT(&sessions);
 	TAILQ_INSERT_TAIL(&sessions, s, entry);
@@ -791,6 +800,14 @@ session_keepalive(struct session *s, long ms)
 		session_timer(s, TIMER_IDLE, ms);
 }
 
+/* Whether the client's bytes wait in the session, or in OpenSSL for it. */
+static int
+session_input_held(struct session *s)
+{
+	return (evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0 ||
+	    (s->tls && tls_pending(s->cbev)));
+}
+
 /*
  * Reduces a session idle between requests to a struct session_idle that
  * keeps the socket, its TLS state and the rest of keepalive_timeout.
@@ -807,9 +824,8 @@ session_reduce(struct session *s)
 
 	/* Nothing under way, nothing waiting here or in OpenSSL. */
 	idle = s->state == SESSION_READ_HEAD && s->req == NULL &&
-	    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0 &&
-	    !(s->tls && tls_pending(s->cbev));
+	    !session_input_held(s) &&
+	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0;
 	/*
 	 * Shutting down: a session brought back by bytes that held no
 	 * request (a TLS KeyUpdate) goes now.
@@ -912,7 +928,6 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	struct session		*s;
 	uint64_t		 now = cutover_now_us();
 	ssize_t			 n;
-	long			 ms;
 
 	if (!(what & EV_READ)) {
 		session_idle_close(i, 1, "keepalive_timeout");
@@ -932,20 +947,14 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 			session_idle_close(i, 0, strerror(errno));
 		return;
 	}
-	ms = i->deadline > now ? (long)((i->deadline - now + 999) / 1000) : 0;
 	/* cbev watches the socket before i->ev stops: no epoll change. */
 	s = session_start(event_get_base(&i->ev), fd, &i->peer.sa,
-	    sizeof i->peer, i->listener, i->tls, TIMER_IDLE, ms);
+	    sizeof i->peer, i->listener, i->tls, TIMER_IDLE, i->deadline > now ?
+	    (long)((i->deadline - now + 999) / 1000) : 0);
 	if (s == NULL) {
 		session_idle_close(i, 1, "cannot set up connection");
 		return;
 	}
-	/*
-	 * A TLS record may hold no request byte (a KeyUpdate), which no read
-	 * callback tells of: reduced again if nothing else comes.
-	 */
-	if (i->tls != NULL)
-		session_keepalive(s, ms);
 	s->nrequests = i->nrequests;
 	s->forwarded = i->forwarded;
 	event_del(&i->ev);
@@ -2425,8 +2434,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 static int
 session_input_pending(struct session *s)
 {
-	return (evbuffer_get_length(bufferevent_get_input(s->cbev)) != 0 ||
-	    (s->tls && tls_pending(s->cbev)) ||
+	return (session_input_held(s) ||
 	    session_peek(bufferevent_getfd(s->cbev)) > 0);
 }
 

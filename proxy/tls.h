@@ -123,6 +123,11 @@ void	 tls_cut(struct bufferevent *);
  */
 void	 tls_free(struct bufferevent *);
 /*
+ * Whether OpenSSL holds bytes of bev read from the socket, a partial
+ * record among them; 0 for a plain one.
+ */
+int	 tls_pending(struct bufferevent *bev);
+/*
  * An idle client connection's TLS state without its bufferevent (SSL,
  * opaque here).  tls_detach() takes it out of bev, which is left a plain
  * socket bufferevent to free without closing the socket, and returns it;
@@ -133,11 +138,6 @@ void	 tls_free(struct bufferevent *);
  * frees the state, sending close_notify first when clean is set.
  */
 void	*tls_detach(struct bufferevent *bev);
-/*
- * Whether OpenSSL holds bytes of bev read from the socket, a partial
- * record among them; 0 for a plain one.
- */
-int	 tls_pending(struct bufferevent *bev);
 struct bufferevent *tls_attach(struct event_base *, void *tls, int fd);
 void	 tls_detached_free(void *tls, int clean);
 

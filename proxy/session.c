@@ -1302,7 +1302,7 @@ session_write_request_head(struct session *s, const char *buf,
     struct evbuffer *out)
 {
 	const struct http_msg		*m = s->req;
-	const struct http_header	*h, *xff = NULL, *upg = NULL;
+	const struct http_header	*h, *upg = NULL;
 	const char			*host, *path;
 	size_t				 hostlen, pathlen, need, off = 0;
 	struct evbuffer_iovec		 v;
@@ -1350,10 +1350,9 @@ session_write_request_head(struct session *s, const char *buf,
 	    (m->flags & HTTP_F_CL_REPEATED ? HTTP_HDR_CL : 0);
 	for (i = 0; i < m->nheaders; i++) {
 		h = &m->headers[i];
-		if (h->flags & HTTP_HDR_XFF && fwd) {
-			xff = h;
+		/* Written below, with every other X-Forwarded-For line. */
+		if (h->flags & HTTP_HDR_XFF && fwd)
 			continue;
-		}
 		/* Hop-by-hop, but kept for the tunnel. */
 		if (s->upgrade && http_header_is(m, buf, h, "upgrade")) {
 			upg = h;
@@ -1375,9 +1374,18 @@ session_write_request_head(struct session *s, const char *buf,
 		PUTS("\r\n");
 	}
 	if (fwd) {
+		/*
+		 * Several X-Forwarded-For lines are one list, in their
+		 * order (RFC 9110 section 5.3): keeping only one would drop
+		 * hops from the chain.  Each line dropped held more bytes
+		 * than the ", " it costs here, so need still holds.
+		 */
 		PUTS("X-Forwarded-For: ");
-		if (xff != NULL && xff->value_len > 0) {
-			PUT(buf + xff->value_off, xff->value_len);
+		for (i = 0; i < m->nheaders; i++) {
+			h = &m->headers[i];
+			if (!(h->flags & HTTP_HDR_XFF) || h->value_len == 0)
+				continue;
+			PUT(buf + h->value_off, h->value_len);
 			PUTS(", ");
 		}
 		PUT(s->peer_ip, strlen(s->peer_ip));

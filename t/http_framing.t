@@ -7,7 +7,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 63;
+use Test::More tests => 64;
 use IO::Socket::INET;
 use Cutover::Test;
 
@@ -95,6 +95,15 @@ like($head, qr/^X-Real-IP: 127\.0\.0\.1\r$/m, 'X-Real-IP is replaced');
 like($head, qr/^X-Forwarded-Proto: http\r$/m, 'X-Forwarded-Proto is set');
 like($head, qr{^GET /\?headers=1 HTTP/1\.1\r$}m,
     'the request line goes out as HTTP/1.1');
+
+# Several X-Forwarded-For lines are one list (RFC 9110 5.3): every hop
+# stays, in order, with the client appended once.
+$r = http_request($port, "GET /?headers=1 HTTP/1.1\r\nHost: x\r\n"
+    . "X-Forwarded-For: 10.1.1.1\r\nX-Keep: yes\r\n"
+    . "X-Forwarded-For: 10.2.2.2, 10.3.3.3\r\nConnection: close\r\n\r\n");
+is(join('|', $r->{body} =~ /^(X-Forwarded-For: .*)\r$/mig),
+    'X-Forwarded-For: 10.1.1.1, 10.2.2.2, 10.3.3.3, 127.0.0.1',
+    'several X-Forwarded-For lines are joined, the client appended');
 
 # The client's address as written from each of these loopback sources:
 # octets of one, two and three digits, and 0 and 255.

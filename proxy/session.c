@@ -2229,7 +2229,17 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 				session_flush_all(s);
 			return;
 		case SESSION_CONNECTING:
-			if (s->req_body != BODY_NONE)
+			/*
+			 * A client may half-close once its request is out
+			 * (RFC 9112 9.6): its body may be all here, behind
+			 * the head.  One that cannot be is dropped now;
+			 * once connected, session_pump_request() sends the
+			 * rest and ends a chunked body cut short.
+			 */
+			if (s->req_body == BODY_LENGTH &&
+			    evbuffer_get_length(bufferevent_get_input(bev)) -
+			    (s->head_in_input ? s->req->head_len : 0) <
+			    s->req_left)
 				session_close(s, "client closed before the "
 				    "body was sent");
 			return;

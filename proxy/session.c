@@ -64,7 +64,7 @@
 
 #define RELAY_HIGH	(64 * 1024)	/* output bytes before reads stop */
 #define RELAY_LOW	(16 * 1024)	/* output bytes before they resume */
-#define LINGER_MS	5000		/* flushing a last answer at most */
+#define LINGER_MS	5000		/* flushing a last answer, draining */
 #define FLUSH_ROUNDS	16		/* direct write rounds per event */
 #define STICKY_MAX_AGE	(30 * 86400)
 
@@ -315,6 +315,8 @@ static void	session_access_log(struct session *);
 static int	session_abort(struct session *, const char *);
 static int	session_check_first_chunk(struct session *);
 static void	session_close(struct session *, const char *);
+static void	session_shut(struct session *);
+static int	session_input_pending(struct session *);
 static void	session_free(struct session *);
 static void	session_gone(void);
 static void	session_idle_cb(evutil_socket_t, short, void *);
@@ -978,12 +980,38 @@ session_linger(struct session *s)
 	session_set_state(s, SESSION_CLOSING);
 	session_flush(s->cbev, s->tls);
 	if (evbuffer_get_length(out) == 0) {
-		session_close(s, "done");
+		session_shut(s);
 		return (-1);
 	}
 	bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
 	session_timer(s, TIMER_LINGER, LINGER_MS);
 	return (-1);
+}
+
+/*
+ * The last answer went to the kernel.  Closing a socket that holds bytes
+ * the client sent and nobody read makes the kernel reset the connection
+ * and drop what of the answer is still queued or in flight (RFC 9112
+ * 9.6): such a plain connection is half-closed instead, and what the
+ * client still sends is read and dropped until it closes too or
+ * LINGER_MS pass.
+ */
+static void
+session_shut(struct session *s)
+{
+	int	fd = bufferevent_getfd(s->cbev);
+
+	if (s->tls || s->client_eof || !session_input_pending(s) ||
+	    shutdown(fd, SHUT_WR) == -1) {
+		session_close(s, "done");
+		return;
+	}
+	evbuffer_drain(bufferevent_get_input(s->cbev), -1);
+	bufferevent_disable(s->cbev, EV_WRITE);
+	bufferevent_set_timeouts(s->cbev, NULL, NULL);
+	bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
+	bufferevent_enable(s->cbev, EV_READ);
+	session_timer(s, TIMER_LINGER, LINGER_MS);
 }
 
 /*
@@ -2188,7 +2216,7 @@ session_client_write_cb(struct bufferevent *bev, void *arg)
 		break;
 	case SESSION_CLOSING:
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			session_close(s, "done");
+			session_shut(s);
 		return;
 	}
 	if (r != -1) {
@@ -2439,7 +2467,9 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_error(s, 504, "response_timeout");
 		break;
 	case TIMER_LINGER:
-		session_close(s, "client did not take the last answer");
+		session_close(s, evbuffer_get_length(bufferevent_get_output(
+		    s->cbev)) != 0 ? "client did not take the last answer" :
+		    "client did not close after the last answer");
 		break;
 	}
 }

@@ -416,10 +416,15 @@ state_apply_added(struct conf *conf, const struct state_item *it)
 	p->servers[p->nservers++] = s;
 }
 
-/* Deletes again a config server deleted at run time; keeps the record. */
+/*
+ * Deletes again a config server deleted at run time; keeps the record.
+ * The last server of its pool waits in later, when later is not NULL,
+ * for the servers added at run time: they are applied after deletions,
+ * and the deletion went through at run time because they were there.
+ */
 static void
 state_apply_deleted(struct conf *conf, const struct state_item *it,
-    struct state *kept)
+    struct state *kept, struct state *later)
 {
 	struct pool	*p = NULL;
 	struct server	*s;
@@ -429,6 +434,11 @@ state_apply_deleted(struct conf *conf, const struct state_item *it,
 		log_info("state: pool %s: server %s %s deleted at run time is "
 		    "no longer in the config; forgotten", it->a, it->b,
 		    it->addr);
+		return;
+	}
+	if (p->nservers == 1 && later != NULL) {
+		state_add(later, STATE_DELETED, it->a, it->b, it->addr, 0, 0,
+		    SERVER_READY);
 		return;
 	}
 	if (p->nservers == 1) {
@@ -454,7 +464,7 @@ state_apply_deleted(struct conf *conf, const struct state_item *it,
 static void
 state_apply(const struct state *st, struct conf *conf)
 {
-	struct state	 kept = { NULL, 0 };
+	struct state	 kept = { NULL, 0 }, later = { NULL, 0 };
 	struct route	*r;
 	size_t		 i, j;
 	long		 total;
@@ -478,7 +488,7 @@ state_apply(const struct state *st, struct conf *conf)
 				break;
 			case STATE_DELETED:
 				state_apply_deleted(conf, &st->items[i],
-				    &kept);
+				    &kept, &later);
 				break;
 			case STATE_ROLLOUT:
 				rollout_state_restore(conf, st->items[i].a);
@@ -486,6 +496,10 @@ state_apply(const struct state *st, struct conf *conf)
 			}
 		}
 	}
+	/* The last servers of their pools, now that the added are back. */
+	for (i = 0; i < later.n; i++)
+		state_apply_deleted(conf, &later.items[i], &kept, NULL);
+	state_reset(&later);
 	state_reset(&state_deleted);
 	state_deleted = kept;
 

@@ -7,7 +7,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 39;
+use Test::More tests => 44;
 use JSON::PP;
 use Cutover::Test;
 
@@ -66,10 +66,10 @@ sub split_of {
 }
 
 sub servers_of {
-	my ($cv) = @_;
+	my ($cv, $pool) = @_;
 	my $j = eval { decode_json($cv->admin('show pools json')) } or
 	    return 'no answer';
-	my ($p) = grep { $_->{name} eq 'blue' } @{$j->{pools}};
+	my ($p) = grep { $_->{name} eq ($pool // 'blue') } @{$j->{pools}};
 	return join ' ', map { "$_->{name}:$_->{weight}:$_->{state}" .
 	    ($_->{added} ? ':added' : '') } @{$p->{servers}};
 }
@@ -191,3 +191,22 @@ is($cv->admin('set split app blue=1 green=1'), "ok\n",
 ok($cv->wait_log(qr/\[error\] state file \Q$dir\E\/nodir\/state: cannot create a temp file beside it: No such file or directory; the old file stays/),
     'and the failed write is logged');
 is(split_of($cv), 'blue:1 green:1', 'the change applies all the same');
+$cv->stop;
+
+# A server replaced at run time: g2 added, then g1, green's only server
+# in the config, drained and deleted.  The deletion went through since
+# g2 was there, and it holds at a reload and a restart alike.
+$cv = start_cutover(conf => $conf2);
+is($cv->admin("add server green g2 127.0.0.1:@{[$extra->port]}"), "ok\n",
+    'add a second server to green');
+$cv->admin('set server green/g1 drain');
+is($cv->admin('del server green/g1'), "ok\n",
+    'delete green\'s config server');
+is($cv->admin('reload'), "ok\n", 'reload the same config');
+is(servers_of($cv, 'green'), 'g2:1:ready:added',
+    'the deleted server stays deleted at a reload');
+$cv->stop;
+$cv = start_cutover(conf => $conf2);
+is(servers_of($cv, 'green'), 'g2:1:ready:added',
+    'and at a restart');
+$cv->stop;

@@ -862,8 +862,13 @@ conf_set(struct conf_parse *p, const struct conf_key *k, const char *value)
 	case CONF_T_DURATION:
 		if ((errstr = conf_duration(value, &ms)) != NULL)
 			conf_key_error(p, k->name, "%s \"%s\"", errstr, value);
-		else if (ms < k->min)
+		else if (ms < k->min && k->min == 1)
 			conf_key_error(p, k->name, "must not be 0");
+		else if (ms < k->min)
+			/* admin_timeout's 500ms is not 0: name the floor. */
+			conf_key_error(p, k->name, "%s is below the minimum "
+			    "%ld%s", value, k->min % 1000 == 0 ? k->min / 1000 :
+			    k->min, k->min % 1000 == 0 ? "s" : "ms");
 		else
 			*(long *)field = ms;
 		break;

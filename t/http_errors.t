@@ -6,7 +6,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 41;
+use Test::More tests => 44;
 use Cutover::Test;
 
 my $be = start_backend(name => 'blue');
@@ -143,6 +143,15 @@ is(slow_upload('')->{status}, 200,
 # The same after the server sent an interim answer: still moving.
 $r = slow_upload('&interim=103');
 is($r->{status}, 200, '... and after a 103 from the server: 200');
+
+# Once the response has begun, response_timeout bounds each wait for the
+# server's next bytes (cutover.conf(5)): a body that stalls longer is
+# cut, never passed off as complete.
+$r = http_get($port, '/?chunked=1&size=300&chunkdelay=600');
+is($r->{status}, 200, 'a response body that stalls: the head went out');
+ok(!$r->{complete}, '... and the body is cut after response_timeout');
+like($cv->log, qr/response_timeout in the body/,
+    '... with a log line saying so');
 
 # The server dies in the middle of the body.
 $c = http_client($port);

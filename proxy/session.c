@@ -64,7 +64,7 @@
 
 #define RELAY_HIGH	(64 * 1024)	/* output bytes before reads stop */
 #define RELAY_LOW	(16 * 1024)	/* output bytes before they resume */
-#define LINGER_MS	5000		/* flushing a last answer, draining */
+#define LINGER_MS	5000		/* flushing a last answer; lingering */
 #define FLUSH_ROUNDS	16		/* direct write rounds per event */
 #define STICKY_MAX_AGE	(30 * 86400)
 
@@ -187,8 +187,9 @@ struct session_idle {
 	struct event		 ev;		/* readable, or time is up */
 	const char		*listener;
 	union session_peer	 peer;
-	unsigned		 nrequests:31;
+	unsigned		 nrequests:30;
 	unsigned		 forwarded:1;	/* as struct session's */
+	unsigned		 draining:1;	/* session_shut()'s */
 	uint64_t		 deadline;	/* keepalive_timeout ends, us */
 	void			*tls;		/* tls_detach()'s; NULL: plain */
 };
@@ -316,6 +317,10 @@ static int	session_abort(struct session *, const char *);
 static int	session_check_first_chunk(struct session *);
 static void	session_close(struct session *, const char *);
 static void	session_shut(struct session *);
+static void	session_drain_cb(evutil_socket_t, short, void *);
+static struct session_idle *session_record(struct session *,
+		    event_callback_fn, long);
+static void	session_hand_over(struct session *, struct session_idle *);
 static int	session_input_pending(struct session *);
 static void	session_free(struct session *);
 static void	session_gone(void);
@@ -821,8 +826,7 @@ static void
 session_reduce(struct session *s)
 {
 	struct session_idle	*i;
-	struct timeval		 tv;
-	int			 fd = bufferevent_getfd(s->cbev), idle;
+	int			 idle;
 
 	/* Nothing under way, nothing waiting here or in OpenSSL. */
 	idle = s->state == SESSION_READ_HEAD && s->req == NULL &&
@@ -840,35 +844,58 @@ session_reduce(struct session *s)
 		session_keepalive(s, s->idle_left);
 		return;
 	}
-	i = xmalloc(sizeof *i);
-	i->listener = s->listener;
-	i->peer = s->peer;
-	i->nrequests = s->nrequests;
+	i = session_record(s, session_idle_cb, s->idle_left);
 	i->forwarded = s->forwarded;
-	i->deadline = cutover_now_us() + (uint64_t)s->idle_left * 1000;
-	tv.tv_sec = s->idle_left / 1000;
-	tv.tv_usec = (s->idle_left % 1000) * 1000;
-	/*
-	 * Watched by the new event before the bufferevent lets go of it, so
-	 * that epoll is not told to drop the socket and take it back.
-	 */
-	event_assign(&i->ev, s->base, fd, EV_READ | EV_PERSIST,
-	    session_idle_cb, i);
-	event_add(&i->ev, &tv);
-	i->tls = NULL;
 	if (s->tls && (i->tls = tls_detach(s->cbev)) == NULL) {
 		event_del(&i->ev);
 		free(i);
 		session_keepalive(s, s->idle_left);
 		return;
 	}
+	log_debug("client %s: idle after %u requests, reduced", s->peer_ip,
+	    s->nrequests);
+	session_hand_over(s, i);
+}
+
+/*
+ * A record for s's socket, watched by cb for ms; what s is made of goes
+ * with session_hand_over().  The event watches the socket before the
+ * bufferevent lets go of it, so that epoll is not told to drop the
+ * socket and take it back.
+ */
+static struct session_idle *
+session_record(struct session *s, event_callback_fn cb, long ms)
+{
+	struct session_idle	*i;
+	struct timeval		 tv;
+
+	i = xcalloc(1, sizeof *i);
+	i->listener = s->listener;
+	i->peer = s->peer;
+	i->nrequests = s->nrequests;
+	i->deadline = cutover_now_us() + (uint64_t)ms * 1000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_assign(&i->ev, s->base, bufferevent_getfd(s->cbev),
+	    EV_READ | EV_PERSIST, cb, i);
+	event_add(&i->ev, &tv);
+	return (i);
+}
+
+/*
+ * Frees s, its socket now i's: i counts as an idle connection, on the
+ * worker's list of them.
+ */
+static void
+session_hand_over(struct session *s, struct session_idle *i)
+{
 	if (idle_sessions.tqh_last == NULL)
 		TAILQ_INIT(&idle_sessions);
 	TAILQ_INSERT_TAIL(&idle_sessions, i, entry);
-	log_debug("client %s: idle after %u requests, reduced", s->peer_ip,
-	    s->nrequests);
-	/* The socket is the idle record's: freeing cbev must not close it. */
+	/* Freeing cbev must not close the socket. */
 	bufferevent_setfd(s->cbev, -1);
+	s->head_in_input = 0;
+	session_reset_request(s);
 	session_free(s);
 	worker_count_add(&worker_self->counts.sessions, 1);
 	worker_count_add(&worker_self->counts.idle, 1);
@@ -992,26 +1019,63 @@ session_linger(struct session *s)
  * The last answer went to the kernel.  Closing a socket that holds bytes
  * the client sent and nobody read makes the kernel reset the connection
  * and drop what of the answer is still queued or in flight (RFC 9112
- * 9.6): such a plain connection is half-closed instead, and what the
- * client still sends is read and dropped until it closes too or
- * LINGER_MS pass.
+ * 9.6).  Such a connection lingers instead, as nginx's do: the session
+ * is freed (a TLS one after its close_notify), the socket is half-closed
+ * and left to a record like an idle one's, and what the client still
+ * sends is dropped unread, encrypted or not, until the client closes too
+ * or LINGER_MS pass.  It counts as an idle connection meanwhile.
  */
 static void
 session_shut(struct session *s)
 {
-	int	fd = bufferevent_getfd(s->cbev);
+	struct session_idle	*i;
+	int			 fd = bufferevent_getfd(s->cbev);
 
-	if (s->tls || s->client_eof || !session_input_pending(s) ||
-	    shutdown(fd, SHUT_WR) == -1) {
+	if (s->client_eof || !session_input_pending(s)) {
 		session_close(s, "done");
 		return;
 	}
-	evbuffer_drain(bufferevent_get_input(s->cbev), -1);
-	bufferevent_disable(s->cbev, EV_WRITE);
-	bufferevent_set_timeouts(s->cbev, NULL, NULL);
-	bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
-	bufferevent_enable(s->cbev, EV_READ);
-	session_timer(s, TIMER_LINGER, LINGER_MS);
+	i = session_record(s, session_drain_cb, LINGER_MS);
+	i->draining = 1;
+	log_debug("client %s: unread bytes after the last answer, lingering",
+	    s->peer_ip);
+	tls_end(s->cbev);	/* its close_notify goes first */
+	session_hand_over(s, i);
+	(void)shutdown(fd, SHUT_WR);
+}
+
+/*
+ * A lingering connection's socket is readable, or LINGER_MS ran out:
+ * its bytes are dropped in the kernel (MSG_TRUNC), never copied, a few
+ * reads per turn; its end or the deadline closes it.
+ */
+static void
+session_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_idle	*i = arg;
+	struct timeval		 tv;
+	uint64_t		 now = cutover_now_us();
+	ssize_t			 n = 1;
+	int			 k;
+
+	if (!(what & EV_READ) || now >= i->deadline) {
+		session_idle_close(i, 0, "lingering close ran out");
+		return;
+	}
+	for (k = 0; k < 4 && n > 0; k++)
+		n = recv(fd, NULL, 1 << 20, MSG_TRUNC | MSG_DONTWAIT);
+	if (n == 0) {
+		session_idle_close(i, 0, "client closed after the last answer");
+		return;
+	}
+	if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		session_idle_close(i, 0, strerror(errno));
+		return;
+	}
+	/* EV_PERSIST would give the whole LINGER_MS again: what is left. */
+	tv.tv_sec = (i->deadline - now) / 1000000;
+	tv.tv_usec = (i->deadline - now) % 1000000;
+	event_add(&i->ev, &tv);
 }
 
 /*
@@ -2467,9 +2531,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_error(s, 504, "response_timeout");
 		break;
 	case TIMER_LINGER:
-		session_close(s, evbuffer_get_length(bufferevent_get_output(
-		    s->cbev)) != 0 ? "client did not take the last answer" :
-		    "client did not close after the last answer");
+		session_close(s, "client did not take the last answer");
 		break;
 	}
 }
@@ -2490,10 +2552,15 @@ void
 session_shutdown_all(void)
 {
 	struct session		*s, *next;
-	struct session_idle	*i;
+	struct session_idle	*i, *inext;
 
-	/* A request already in the socket is served, as below. */
-	while ((i = TAILQ_FIRST(&idle_sessions)) != NULL) {
+	/*
+	 * A request already in the socket is served, as below.  Lingering
+	 * connections end by themselves, within LINGER_MS.
+	 */
+	TAILQ_FOREACH_SAFE(i, &idle_sessions, entry, inext) {
+		if (i->draining)
+			continue;
 		if (session_peek(event_get_fd(&i->ev)) > 0)
 			session_idle_cb(event_get_fd(&i->ev), EV_READ, i);
 		else

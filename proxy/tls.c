@@ -1244,17 +1244,23 @@ tls_detached_free(void *tls, int clean)
 }
 
 void
-tls_free(struct bufferevent *bev)
+tls_end(struct bufferevent *bev)
 {
 	struct tls_conn	*tc;
 
-	if (bev == NULL)
-		return;
 	if ((tc = tls_conn_of(bev)) != NULL) {
 		tls_detached_free(tc->ssl, tc->state == TLS_OPEN &&
 		    !tc->unclean);
 		tls_conn_drop(tc);
 	}
+}
+
+void
+tls_free(struct bufferevent *bev)
+{
+	if (bev == NULL)
+		return;
+	tls_end(bev);
 	bufferevent_free(bev);
 }
 

@@ -123,6 +123,11 @@ void	 tls_cut(struct bufferevent *);
  */
 void	 tls_free(struct bufferevent *);
 /*
+ * The same for the TLS state alone: bev is left a plain bufferevent on
+ * the same socket (a lingering close drops what the client still sends).
+ */
+void	 tls_end(struct bufferevent *);
+/*
  * Whether OpenSSL holds bytes of bev read from the socket, a partial
  * record among them; 0 for a plain one.
  */

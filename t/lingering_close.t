@@ -1,0 +1,113 @@
+#!/usr/bin/perl
+# Lingering close.  When cutover closes a client connection after its
+# last answer (here Connection: close) while the client has sent bytes it
+# did not read, closing at once would make the kernel reset the
+# connection and drop what of the answer the client had not taken yet.
+# So the connection is half-closed and what the client still sends is
+# dropped until it closes or 5 seconds pass, over plain TCP and TLS alike.
+
+use strict;
+use warnings;
+use IO::Socket::INET;
+use IO::Socket::SSL;
+use Socket qw(SOL_SOCKET SO_RCVBUF);
+use Test::More tests => 9;
+use Time::HiRes qw(sleep time);
+use Cutover::Test;
+
+my $dir = Cutover::Test::tmpdir();
+Cutover::Test::openssl("req -x509 -newkey ec -pkeyopt " .
+    "ec_paramgen_curve:P-256 -nodes -keyout $dir/key.pem -out " .
+    "$dir/cert.pem -days 2 -subj /CN=localhost");
+
+my $be = start_backend(name => 'b');
+my $port = free_port();
+my $tport = free_port();
+my $cv = start_cutover(conf => <<"EOF");
+[global]
+status_listen = off
+log_level = debug
+
+[listener web]
+bind = 127.0.0.1:$port
+
+[listener tls]
+bind = 127.0.0.1:$tport
+tls_cert = $dir/cert.pem
+tls_key = $dir/key.pem
+
+[pool p]
+server = b1 127.0.0.1:@{[$be->port]}
+
+[route r]
+split = p 1
+EOF
+
+sub client {
+	my ($tls) = @_;
+	my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+	    PeerPort => $tls ? $tport : $port) or die "connect: $!";
+	# A small window: most of the answer waits in cutover's kernel.
+	setsockopt($c, SOL_SOCKET, SO_RCVBUF, 65536);
+	return $c unless $tls;
+	IO::Socket::SSL->start_SSL($c, SSL_verify_mode => SSL_VERIFY_NONE)
+	    or die "TLS: $SSL_ERROR";
+	return $c;
+}
+
+# Reads until the end of the connection or 10 s; what an error cut
+# short counts as not read.
+sub slurp {
+	my ($c) = @_;
+	my ($got, $end) = ('', time + 10);
+	while (time < $end) {
+		my $n = sysread($c, $got, 65536, length $got);
+		last unless $n;
+	}
+	return $got;
+}
+
+my $size = 8 * 1024 * 1024;
+for my $tls (0, 1) {
+	my $what = $tls ? 'TLS' : 'plain';
+	my $mark = $cv->log_mark;
+	my $c = client($tls);
+	# The request, then requests cutover will not read: all in the
+	# kernel's buffers before the answer is read at all.
+	print $c "GET /?size=$size HTTP/1.1\r\nHost: x\r\n"
+	    . "Connection: close\r\n\r\n"
+	    . ("GET / HTTP/1.1\r\nHost: x\r\n\r\n" x 5000);
+	sleep 1;
+	my $got = slurp($c);
+	$got =~ s/\A.*?\r\n\r\n//s;
+	is(length $got, $size, "$what: a slow client with unread requests " .
+	    'behind a Connection: close gets the whole answer');
+	ok($cv->wait_log(qr/unread bytes after the last answer, lingering/,
+	    from => $mark), "$what: its connection lingered");
+	close $c;
+	ok($cv->wait_log(qr/closed after \d+ requests: client closed after the last answer/,
+	    from => $mark), "$what: and closed when the client closed");
+}
+
+# A client that goes on sending and never closes is let go after 5 s,
+# with its bytes never read.
+my $mark = $cv->log_mark;
+my $c = client(0);
+print $c "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    . "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+$SIG{PIPE} = 'IGNORE';
+my $t0 = time;
+my $line;
+while (time - $t0 < 9) {
+	last if $line = $cv->wait_log(qr/lingering close ran out/,
+	    from => $mark, timeout => 0.2);
+	syswrite($c, 'x' x 1000) or last;
+}
+ok($line, 'a lingering client that never closes is let go');
+cmp_ok(time - $t0, '<', 7.5, '... within about 5 s, although it kept ' .
+    'sending');
+close $c;
+
+ok(Cutover::Test::wait_for(sub {
+	$cv->admin('show info') =~ /^connections: 0 /m }, timeout => 5),
+    'no connection is left behind');

@@ -614,6 +614,37 @@ http_connection_parse(struct http_msg *msg, const char *s, size_t len)
 	return (NULL);
 }
 
+/*
+ * Whether an Upgrade value (#protocol, RFC 9110 section 7.8) offers h2c,
+ * with or without a version, or is no list of protocols at all: either
+ * way no tunnel is made for it.
+ */
+static int
+http_upgrade_h2c(const char *s, size_t len)
+{
+	size_t	i = 0, start;
+
+	while ((i = http_skip_ows(s, i, len)) < len) {
+		if (s[i] == ',') {
+			i++;
+			continue;
+		}
+		start = i;
+		if ((i = http_skip_token(s, i, len)) == start)
+			return (1);
+		if (i - start == 3 && http_caseeq(s + start, "h2c", 3))
+			return (1);
+		if (i < len && s[i] == '/') {
+			start = ++i;
+			if ((i = http_skip_token(s, i, len)) == start)
+				return (1);
+		}
+		if ((i = http_list_sep(s, i, len)) == SIZE_MAX)
+			return (1);
+	}
+	return (0);
+}
+
 /* Applies what a header of that kind means to msg; returns an error. */
 static const char *
 http_field_check(struct http_msg *msg, const char *buf,
@@ -657,6 +688,8 @@ http_field_check(struct http_msg *msg, const char *buf,
 		return (http_connection_parse(msg, v, h->value_len));
 	case FIELD_UPGRADE:
 		msg->flags |= HTTP_F_UPGRADE;
+		if (http_upgrade_h2c(v, h->value_len))
+			msg->flags |= HTTP_F_UPGRADE_H2C;
 		break;
 	case FIELD_EXPECT:
 		if (msg->is_request && h->value_len == 12 &&

@@ -67,6 +67,9 @@ struct http_header {
 #define HTTP_F_CL_AND_TE	0x400	/* a response with both: TE wins */
 #define HTTP_F_TARGET_MIXED	0x800	/* the target has bytes other than
 					   pchar, "/" and "?" (parser's own) */
+#define HTTP_F_UPGRADE_H2C	0x1000	/* Upgrade offers h2c (RFC 9113
+					   3.1 retires it) or is no list
+					   of protocols: no tunnel */
 
 struct http_limits {
 	size_t		max_header_size;	/* whole head; beyond: 431 */

@@ -1753,8 +1753,15 @@ session_start_request(struct session *s, const char *buf)
 		    "max_body_size"));
 	if (s->req_body == BODY_CHUNKED && session_check_first_chunk(s) == -1)
 		return (-1);
+	/*
+	 * An h2c offer goes on as a plain request, its Upgrade dropped as
+	 * hop-by-hop: a tunnel of HTTP/2 to the server would carry requests
+	 * that no route chose and no log line shows (h2c smuggling), for a
+	 * mechanism RFC 9113 retired.
+	 */
 	s->upgrade = (m->flags & HTTP_F_UPGRADE) &&
-	    (m->flags & HTTP_F_CONN_UPGRADE) && m->version_minor == 1;
+	    (m->flags & HTTP_F_CONN_UPGRADE) && m->version_minor == 1 &&
+	    !(m->flags & HTTP_F_UPGRADE_H2C);
 
 	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
 	    &path, &pathlen);

@@ -2,10 +2,12 @@
 # Upgrade (WebSocket) requests are tunnelled after the server's 101: the
 # Upgrade and Connection headers reach the server, the 101 reaches the
 # client, and bytes then flow both ways unchanged until one side closes.
+# An offer of h2c (retired by RFC 9113) is no tunnel: the request goes on
+# without its Upgrade, as any other.
 
 use strict;
 use warnings;
-use Test::More tests => 7;
+use Test::More tests => 11;
 use Cutover::Test;
 
 my $be = start_backend(name => 'ws');
@@ -54,3 +56,18 @@ $r = http_get($port, '/ws', Upgrade => 'websocket');
 isnt($r->{status}, 101, 'without Connection: upgrade there is no tunnel');
 $r = http_get($port, '/');
 is($r->{status}, 200, 'ordinary requests still pass');
+
+# h2c: the server never sees the offer, the connection stays HTTP/1.1.
+$c = http_client($port);
+$r = $c->request("GET /?headers=1 HTTP/1.1\r\nHost: x\r\n"
+    . "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    . "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n");
+is($r->{status}, 200, 'an h2c offer is answered as a plain request');
+unlike($r->{body}, qr/^(upgrade|http2-settings):/mi,
+    '... and its Upgrade and HTTP2-Settings do not reach the server');
+$r = $c->request("GET /?headers=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+is($r->{status}, 200, '... and the connection goes on with HTTP/1.1');
+$c->close;
+$r = http_get($port, '/ws', Upgrade => 'websocket, h2c',
+    Connection => 'Upgrade');
+isnt($r->{status}, 101, 'an offer of WebSocket and h2c is no tunnel');

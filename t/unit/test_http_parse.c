@@ -602,6 +602,33 @@ test_flags(void)
 	    HTTP_F_CONN_UPGRADE|HTTP_F_UPGRADE|HTTP_F_EXPECT_CONTINUE|
 	    HTTP_F_HAS_CL), "Connection, Upgrade and Expect set their flags");
 
+	/*
+	 * An h2c offer is flagged, alone, with a version, or in a list; so
+	 * is a value that is no list of protocols.
+	 */
+	{
+		static const struct {
+			const char	*upgrade;
+			int		 h2c;
+		} u[] = {
+			{ "h2c", 1 }, { "H2C", 1 }, { "websocket, h2c", 1 },
+			{ "h2c/1.0 ,x", 1 }, { "h2", 0 }, { "h2cx", 0 },
+			{ "websocket", 0 }, { "x/h2c", 0 }, { "@, h2c", 1 },
+			{ "websocket/", 1 }, { "a b", 1 },
+		};
+		char	 head[128];
+		size_t	 j;
+
+		for (j = 0; j < sizeof u / sizeof u[0]; j++) {
+			snprintf(head, sizeof head, "GET / HTTP/1.1\r\n"
+			    "Host: a\r\nUpgrade: %s\r\n\r\n", u[j].upgrade);
+			ok(head_parse(&msg, 1, head) == HTTP_PARSE_DONE &&
+			    !!(msg.flags & HTTP_F_UPGRADE_H2C) == u[j].h2c,
+			    "Upgrade: %s %s flagged", u[j].upgrade,
+			    u[j].h2c ? "is" : "is not");
+		}
+	}
+
 	s = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, x\r\n"
 	    "Content-Length: 1\r\n\r\n";
 	is_int(head_parse(&msg, 1, s), HTTP_PARSE_DONE,

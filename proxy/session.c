@@ -1035,6 +1035,9 @@ session_shut(struct session *s)
 		session_close(s, "done");
 		return;
 	}
+	/* As in session_close(): a response cut short ends unclean. */
+	if (s->resp_head_sent && !s->resp_done)
+		tls_cut(s->cbev);
 	i = session_record(s, session_drain_cb, LINGER_MS);
 	i->draining = 1;
 	log_debug("client %s: unread bytes after the last answer, lingering",

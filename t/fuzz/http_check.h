@@ -35,6 +35,130 @@ http_check_span(const struct http_msg *msg, uint32_t off, uint32_t n)
 	FUZZ_CHECK((uint64_t)off + n <= msg->head_len);
 }
 
+/*
+ * Returns the value of the first number in a Content-Length value, as a
+ * recipient reading it alone would take it; UINT64_MAX when none.
+ */
+static uint64_t
+http_check_cl_value(const char *v, size_t n)
+{
+	uint64_t	x = 0;
+	size_t		i;
+
+	if (n == 0 || v[0] < '0' || v[0] > '9')
+		return (UINT64_MAX);
+	for (i = 0; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+		if (x > (UINT64_MAX - 9) / 10)
+			return (UINT64_MAX);
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	return (x);
+}
+
+/*
+ * Checks the framing of an accepted head byte by byte, independently of
+ * the parser's state machine: empty lines before a request line are CRLF
+ * pairs, every CR in the head is followed by LF and every LF preceded by
+ * CR, no NUL, the head ends at its first empty line, and each header is
+ * one line of its own, "name:" OWS value OWS CRLF, with every line after
+ * the start line a header.  A head whose lines the parser counted
+ * differently from how a downstream server would is a request smuggled.
+ */
+static void
+http_check_lines(const struct http_msg *msg, const char *buf)
+{
+	const struct http_header	*h;
+	size_t				 start = 0, k, line, lines = 0;
+	unsigned			 i;
+
+	if (msg->is_request) {
+		start = msg->method_off;
+		FUZZ_CHECK(start % 2 == 0 && start <= 8);
+		for (k = 0; k < start; k += 2)
+			FUZZ_CHECK(buf[k] == '\r' && buf[k + 1] == '\n');
+	}
+	for (k = start; k < msg->head_len; k++) {
+		FUZZ_CHECK(buf[k] != '\0');
+		if (buf[k] == '\r')
+			FUZZ_CHECK(k + 1 < msg->head_len && buf[k + 1] == '\n');
+		if (buf[k] == '\n')
+			FUZZ_CHECK(k > start && buf[k - 1] == '\r');
+		/* The first empty line ends the head. */
+		if (k + 4 < msg->head_len)
+			FUZZ_CHECK(memcmp(buf + k, "\r\n\r\n", 4) != 0);
+	}
+	/* Lines after the start line, the empty line excluded. */
+	for (k = start, line = 0; k + 1 < msg->head_len; k++) {
+		if (buf[k] != '\r')
+			continue;
+		if (line++ > 0 && k + 2 < msg->head_len)
+			lines++;
+	}
+	FUZZ_CHECK(lines == msg->nheaders);
+	for (i = 0; i < msg->nheaders; i++) {
+		h = &msg->headers[i];
+		/* A header starts a line... */
+		FUZZ_CHECK(h->name_off >= start + 2 &&
+		    buf[h->name_off - 2] == '\r' && buf[h->name_off - 1] == '\n');
+		/* ...its value is all between the colon and the CRLF... */
+		for (k = h->name_off + h->name_len + 1; k < h->value_off; k++)
+			FUZZ_CHECK(buf[k] == ' ' || buf[k] == '\t');
+		for (k = h->value_off + h->value_len; buf[k] != '\r'; k++)
+			FUZZ_CHECK(buf[k] == ' ' || buf[k] == '\t');
+		/* ...and the next header starts the next line. */
+		if (i + 1 < msg->nheaders)
+			FUZZ_CHECK(msg->headers[i + 1].name_off == k + 2);
+		else
+			FUZZ_CHECK(k + 4 == msg->head_len);
+	}
+}
+
+/*
+ * Checks that the flags the proxy frames the body by agree with the
+ * headers as a server behind it reads them: one Host in a request, the
+ * length each Content-Length gives, a Transfer-Encoding seen as such.
+ */
+static void
+http_check_framing(const struct http_msg *msg, const char *buf)
+{
+	const struct http_header	*h;
+	unsigned			 i, nhost = 0, ncl = 0, nte = 0;
+
+	for (i = 0; i < msg->nheaders; i++) {
+		h = &msg->headers[i];
+		if (http_header_is(msg, buf, h, "host")) {
+			if (nhost++ == 0 && msg->is_request)
+				FUZZ_CHECK(msg->host == (int)i);
+		}
+		if (http_header_is(msg, buf, h, "content-length")) {
+			ncl++;
+			FUZZ_CHECK(h->flags & HTTP_HDR_CL);
+			if (msg->flags & HTTP_F_HAS_CL)
+				FUZZ_CHECK(http_check_cl_value(buf +
+				    h->value_off, h->value_len) ==
+				    msg->content_length);
+		}
+		if (http_header_is(msg, buf, h, "transfer-encoding")) {
+			nte++;
+			FUZZ_CHECK(h->flags & HTTP_HDR_TE);
+			FUZZ_CHECK(h->flags & HTTP_HDR_HOP);
+		}
+		if (http_header_is(msg, buf, h, "connection"))
+			FUZZ_CHECK(h->flags & HTTP_HDR_HOP);
+	}
+	if (msg->is_request) {
+		FUZZ_CHECK(nhost == (msg->host != -1 ? 1u : 0u));
+		FUZZ_CHECK((ncl > 0) == ((msg->flags & HTTP_F_HAS_CL) != 0));
+		if (ncl > 1)
+			FUZZ_CHECK(msg->flags & HTTP_F_CL_REPEATED);
+	} else if (nte == 0)
+		FUZZ_CHECK((ncl > 0) == ((msg->flags & HTTP_F_HAS_CL) != 0));
+	else
+		FUZZ_CHECK(!(msg->flags & HTTP_F_HAS_CL) &&
+		    ((ncl > 0) == ((msg->flags & HTTP_F_CL_AND_TE) != 0)));
+	FUZZ_CHECK((nte > 0) == ((msg->flags & HTTP_F_HAS_TE) != 0));
+}
+
 /* Checks what a head the parser accepted must satisfy. */
 static void
 http_check_done(const struct http_msg *msg, const char *buf, size_t len,
@@ -128,6 +252,8 @@ http_check_done(const struct http_msg *msg, const char *buf, size_t len,
 		    (msg->is_request && http_header_is(msg, buf, h, "host")))
 			FUZZ_CHECK(!(h->flags & HTTP_HDR_HOP));
 	}
+	http_check_lines(msg, buf);
+	http_check_framing(msg, buf);
 }
 
 /* Checks what one call's result says about msg. */

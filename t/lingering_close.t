@@ -4,14 +4,15 @@
 # did not read, closing at once would make the kernel reset the
 # connection and drop what of the answer the client had not taken yet.
 # So the connection is half-closed and what the client still sends is
-# dropped until it closes or 5 seconds pass, over plain TCP and TLS alike.
+# dropped until it closes or 5 seconds pass, over plain TCP and TLS alike:
+# a client uploading a body too large gets to send it and read its 413.
 
 use strict;
 use warnings;
 use IO::Socket::INET;
 use IO::Socket::SSL;
 use Socket qw(SOL_SOCKET SO_RCVBUF);
-use Test::More tests => 9;
+use Test::More tests => 13;
 use Time::HiRes qw(sleep time);
 use Cutover::Test;
 
@@ -27,6 +28,7 @@ my $cv = start_cutover(conf => <<"EOF");
 [global]
 status_listen = off
 log_level = debug
+max_body_size = 64k
 
 [listener web]
 bind = 127.0.0.1:$port
@@ -89,13 +91,34 @@ for my $tls (0, 1) {
 	    from => $mark), "$what: and closed when the client closed");
 }
 
+# An upload larger than max_body_size: cutover answers 413 at once and
+# closes, the client still sending.  It can send its whole body without
+# a reset and then read the 413, as browsers need to show it.
+$SIG{PIPE} = 'IGNORE';
+for my $tls (0, 1) {
+	my $what = $tls ? 'TLS' : 'plain';
+	my $c = client($tls);
+	my $len = 10 * 1024 * 1024;
+	syswrite($c, "POST / HTTP/1.1\r\nHost: x\r\n"
+	    . "Content-Length: $len\r\n\r\n") or die "write: $!";
+	my ($chunk, $sent) = ('u' x 16384, 0);
+	while ($sent < $len) {
+		my $n = syswrite($c, $chunk);
+		last unless $n;
+		$sent += $n;
+	}
+	is($sent, $len, "$what: a client sends its whole 10 MB body " .
+	    'after an early 413, without a reset');
+	like(slurp($c), qr{\AHTTP/1\.1 413 }, "$what: and reads the 413");
+	close $c;
+}
+
 # A client that goes on sending and never closes is let go after 5 s,
 # with its bytes never read.
 my $mark = $cv->log_mark;
 my $c = client(0);
 print $c "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     . "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-$SIG{PIPE} = 'IGNORE';
 my $t0 = time;
 my $line;
 while (time - $t0 < 9) {

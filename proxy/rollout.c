@@ -134,6 +134,7 @@ struct rollout {
 	int			 confirmed;	/* latency ratio waived */
 	int			 seen_up;	/* the canary pool was up */
 	size_t			 step;		/* index into rc->steps */
+	int			 applied;	/* the step weight last set */
 	int64_t			 started;	/* monotonic us */
 	int64_t			 step_start;
 	int64_t			 paused_at;	/* 0: not paused */
@@ -546,6 +547,7 @@ rollout_apply_pct(struct rollout *ro, int pct)
 	si = rollout_split_index(r, r->stable);
 	w[ci] = pct;
 	w[si] = 100 - pct;
+	ro->applied = pct;
 	rollout_apply(ro, w);
 	free(w);
 }
@@ -1144,6 +1146,26 @@ rollout_measure(struct rollout *ro, int64_t now)
 }
 
 /*
+ * Returns nonzero when a server of the pool that could take traffic has
+ * no health verdict yet: a reload that gives it a new address, or a
+ * restart, puts it in its first checks, which is no sign of it down.
+ */
+static int
+rollout_pool_checking(const struct pool *p)
+{
+	const struct server	*s;
+	size_t			 i;
+
+	for (i = 0; i < p->nservers; i++) {
+		s = p->servers[i];
+		if (s->weight > 0 && s->admin == SERVER_READY &&
+		    s->health == HEALTH_CHECKING)
+			return (1);
+	}
+	return (0);
+}
+
+/*
  * Checks the breaches: rolls back and returns 1 on the first found.  The
  * figures need min_requests canary requests; a pool down needs none.
  * The reason says when the canary's figure came from Prometheus (the
@@ -1157,7 +1179,7 @@ rollout_breach(struct rollout *ro)
 	double				 avail;
 
 	if (!balancer_pool_up(rc->canary)) {
-		if (!ro->seen_up)
+		if (!ro->seen_up || rollout_pool_checking(rc->canary))
 			return (0);
 		rollout_rollback(ro, "pool_down", "canary pool %s is down "
 		    "(no eligible server)", ro->canary);
@@ -1398,6 +1420,21 @@ rollout_reload(struct conf *conf)
 			ro->rc = rc;
 			if (ro->step >= rc->nsteps)
 				ro->step = rc->nsteps - 1;
+			/*
+			 * Edited steps give the current step another weight:
+			 * serve it, or the split and the step shown disagree
+			 * until the next step.
+			 */
+			if ((ro->state == ROLLOUT_RUNNING ||
+			    ro->state == ROLLOUT_PAUSED) &&
+			    rollout_step_weight(ro) != ro->applied) {
+				rollout_decide(ro, "step", "step %zu/%zu: the "
+				    "reload changed the steps: canary %s at "
+				    "%d%% (was %d%%)", ro->step + 1,
+				    rc->nsteps, ro->canary,
+				    rollout_step_weight(ro), ro->applied);
+				rollout_apply_pct(ro, rollout_step_weight(ro));
+			}
 			continue;
 		}
 		if (rollout_active(ro))
@@ -1792,6 +1829,11 @@ rollout_state_restore(const struct conf *conf, const char *text)
 	ro->confirm = rec.confirm;
 	ro->step = (size_t)rec.num[0] < rc->nsteps ? (size_t)rec.num[0] :
 	    rc->nsteps - 1;
+	/*
+	 * What the restored split gives the canary, which the steps of the
+	 * config may no longer say: rollout_reload() compares.
+	 */
+	ro->applied = (int)(rollout_share(ro) + 0.5);
 	ro->started = rollout_from_wall(rec.num[1], now, wall);
 	ro->step_start = rollout_from_wall(rec.num[2], now, wall);
 	ro->paused_at = rollout_from_wall(rec.num[3], now, wall);
@@ -1799,6 +1841,12 @@ rollout_state_restore(const struct conf *conf, const char *text)
 		ro->paused_at = 0;
 	else if (ro->paused_at == 0)
 		ro->paused_at = now;
+	/*
+	 * A rollout past its wait saw the canary up before the restart: the
+	 * canary down is a breach again once its checks have a verdict.
+	 */
+	ro->seen_up = ro->state == ROLLOUT_RUNNING ||
+	    ro->state == ROLLOUT_PAUSED;
 	if (strcmp(rec.reason, "-") != 0)
 		snprintf(ro->reason, sizeof ro->reason, "%s", rec.reason);
 	for (p = rec.f[7]; *p != '\0'; p = end) {

@@ -147,6 +147,12 @@ ctl_send(int fd, const char *cmd)
 		if ((n = send(fd, cmd, len, MSG_NOSIGNAL)) == -1) {
 			if (errno == EINTR)
 				continue;
+			/*
+			 * The proxy may have answered and closed before
+			 * reading (too many admin clients): read the answer.
+			 */
+			if (errno == EPIPE || errno == ECONNRESET)
+				return;
 			ctl_fail("write: %s", strerror(errno));
 		}
 		cmd += n;

@@ -7,7 +7,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 36;
+use Test::More tests => 38;
 use IO::Socket::UNIX;
 use JSON::PP;
 use POSIX ();
@@ -137,6 +137,21 @@ SKIP: {
 	ok($cv->wait_log(qr/admin: uid 65534, pid \d+ refused: permission denied/),
 	    'the refusal is logged with the uid');
 }
+
+# With admin clients at the limit, cutoverctl says so and exits 2 every
+# time, also when the proxy's answer and close beat its command (it then
+# reads the answer rather than report a broken pipe).
+my (@st, @clear);
+for (1 .. 10) {
+	my @busy = map { IO::Socket::UNIX->new(Peer => $sock) } 1 .. 16;
+	my $b = $cv->ctl('show', 'info');
+	push @st, $b->{status};
+	push @clear, $b->{err} =~ /too many admin clients at once/ ? 1 : 0;
+	close $_ for grep { defined } @busy;
+	sleep 0.1;
+}
+is("@st", join(' ', (2) x 10), 'cutoverctl exits 2 when the admin socket is full');
+is("@clear", join(' ', (1) x 10), 'and says why each time');
 
 # During a graceful shutdown the socket still answers.
 my $slow = http_client($port);

@@ -358,13 +358,24 @@ metrics_slot(struct metrics_series *rp, uint64_t sec)
 }
 
 /* Counts a finished request: code class, duration bucket, window slot. */
+/* Counts an outcome and its time in the current second of rp's window. */
+static void
+metrics_window_note(struct metrics_series *rp, enum metrics_outcome outcome,
+    uint64_t usec)
+{
+	struct metrics_slot	*slot;
+
+	slot = metrics_slot(rp, metrics_clock() / 1000000);
+	slot->n[outcome]++;
+	slot->hdr[metrics_hdr_index(usec)]++;
+}
+
 void
 metrics_request(const struct route *r, const struct pool *p,
     const struct server *sv, int status, enum metrics_outcome outcome,
     uint64_t usec)
 {
 	struct metrics_series	*s, *rp;
-	struct metrics_slot	*slot;
 	unsigned		 class = status / 100;
 
 	s = metrics_requests_series(r, p, sv);
@@ -376,9 +387,15 @@ metrics_request(const struct route *r, const struct pool *p,
 	rp->n[metrics_le(usec)]++;
 	rp->sum_us += usec;
 
-	slot = metrics_slot(rp, metrics_clock() / 1000000);
-	slot->n[outcome]++;
-	slot->hdr[metrics_hdr_index(usec)]++;
+	metrics_window_note(rp, outcome, usec);
+}
+
+void
+metrics_attempt(const struct route *r, const struct pool *p,
+    enum metrics_outcome outcome, uint64_t usec)
+{
+	metrics_window_note(metrics_series_find(METRICS_ROUTE_POOL,
+	    METRICS_NAME(r), METRICS_NAME(p), NULL, 1), outcome, usec);
 }
 
 /* Adds the seconds of rp's ring that fall in the window to the sums. */

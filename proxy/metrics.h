@@ -42,6 +42,14 @@ void	metrics_request(const struct route *, const struct pool *,
 	    const struct server *, int status, enum metrics_outcome,
 	    uint64_t usec);
 /*
+ * Records an attempt that failed before the request went on to another
+ * server (a connect failure or timeout, retried): it counts in the
+ * windows of route and pool, which judge a canary by its attempts, and
+ * in no counter, which count what clients got.
+ */
+void	metrics_attempt(const struct route *, const struct pool *,
+	    enum metrics_outcome, uint64_t usec);
+/*
  * Counts a config reload that succeeded (ok) or was refused; main.c calls
  * it after each attempt.
  */

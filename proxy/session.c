@@ -1893,6 +1893,14 @@ session_retry(struct session *s, int status, const char *why)
 		    METRICS_CONNECT_FAIL;
 		return (session_error(s, status, why));
 	}
+	/*
+	 * The retry may end well elsewhere: the failure still counts
+	 * against this pool, a canary's error rate among them.
+	 */
+	worker_lock();
+	metrics_attempt(s->route, s->pool, status == 504 ? METRICS_TIMEOUT :
+	    METRICS_CONNECT_FAIL, cutover_now_us() - s->t_start);
+	worker_unlock();
 	return (session_pick_server(s, failed, status, why));
 }
 

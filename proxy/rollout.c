@@ -1484,6 +1484,13 @@ rollout_command(const char *verb, const char *route, char *err,
 		return (0);
 	}
 	if (strcmp(verb, "promote") == 0) {
+		/* All traffic to a pool that cannot take it: an outage. */
+		if (!balancer_pool_up(ro->rc->canary)) {
+			snprintf(err, errlen, "canary pool %s is down (no "
+			    "eligible server): not promoted; a switch or set "
+			    "split forces it", ro->canary);
+			return (-1);
+		}
 		rollout_promote(ro, "promoted by admin");
 		return (0);
 	}

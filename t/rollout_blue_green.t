@@ -5,7 +5,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 9;
+use Test::More tests => 11;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -53,6 +53,10 @@ sleep 0.6;
 my $st = rollout_status($cv, 'app');
 ok($st->{state} eq 'waiting' && split_of($cv, 'app') eq 'blue:100 green:0',
     'while green is not healthy the rollout waits, blue keeps everything');
+is($cv->admin('rollout promote app'), "error: rollout: canary pool green "
+    . "is down (no eligible server): not promoted; a switch or set split "
+    . "forces it\n", 'promote is refused while the canary pool is down');
+is(split_of($cv, 'app'), 'blue:100 green:0', 'and blue keeps everything');
 $green->control(health => 200);
 ok(wait_for(sub { split_of($cv, 'app') eq 'blue:0 green:100' }),
     'once green is up, all traffic switches to it in one change');

@@ -1487,8 +1487,8 @@ rollout_command(const char *verb, const char *route, char *err,
 		/* All traffic to a pool that cannot take it: an outage. */
 		if (!balancer_pool_up(ro->rc->canary)) {
 			snprintf(err, errlen, "canary pool %s is down (no "
-			    "eligible server): not promoted; a switch or set "
-			    "split forces it", ro->canary);
+			    "eligible server): not promoted; abort, then "
+			    "switch, forces it", ro->canary);
 			return (-1);
 		}
 		rollout_promote(ro, "promoted by admin");

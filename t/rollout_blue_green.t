@@ -54,7 +54,7 @@ my $st = rollout_status($cv, 'app');
 ok($st->{state} eq 'waiting' && split_of($cv, 'app') eq 'blue:100 green:0',
     'while green is not healthy the rollout waits, blue keeps everything');
 is($cv->admin('rollout promote app'), "error: rollout: canary pool green "
-    . "is down (no eligible server): not promoted; a switch or set split "
+    . "is down (no eligible server): not promoted; abort, then switch, "
     . "forces it\n", 'promote is refused while the canary pool is down');
 is(split_of($cv, 'app'), 'blue:100 green:0', 'and blue keeps everything');
 $green->control(health => 200);

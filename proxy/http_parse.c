@@ -181,6 +181,8 @@ static size_t		 http_skip_token(const char *, size_t, size_t);
 static size_t		 http_skip_quoted(const char *, size_t, size_t);
 static size_t		 http_skip_params(const char *, size_t, size_t);
 static size_t		 http_list_sep(const char *, size_t, size_t);
+static int		 http_list_token(const char *, size_t *, size_t,
+			    size_t *);
 static int		 http_authority_valid(const char *, size_t, int);
 static enum http_parse_result http_fail(struct http_msg *, int,
 			    const char *);
@@ -360,6 +362,24 @@ http_list_sep(const char *s, size_t i, size_t len)
 	if (s[i] != ',')
 		return (SIZE_MAX);
 	return (i + 1);
+}
+
+/*
+ * Steps to the next element of a token list at s[*i], over OWS and the
+ * empty elements RFC 9110 section 5.6.1.2 lets a list have: returns 1
+ * with the token in s[*start..*i), 0 at the end, -1 when the element
+ * does not start with a token.
+ */
+static int
+http_list_token(const char *s, size_t *i, size_t len, size_t *start)
+{
+	while ((*i = http_skip_ows(s, *i, len)) < len && s[*i] == ',')
+		(*i)++;
+	if (*i == len)
+		return (0);
+	*start = *i;
+	*i = http_skip_token(s, *i, len);
+	return (*i == *start ? -1 : 1);
 }
 
 /*
@@ -558,16 +578,9 @@ static const char *
 http_te_parse(struct http_msg *msg, const char *s, size_t len)
 {
 	size_t	i = 0, start;
-	int	chunked;
+	int	chunked, r;
 
-	while ((i = http_skip_ows(s, i, len)) < len) {
-		if (s[i] == ',') {
-			i++;
-			continue;
-		}
-		start = i;
-		if ((i = http_skip_token(s, i, len)) == start)
-			return ("invalid transfer-encoding");
+	while ((r = http_list_token(s, &i, len, &start)) == 1) {
 		chunked = i - start == 7 &&
 		    http_caseeq(s + start, "chunked", 7);
 		if (msg->flags & HTTP_F_CHUNKED) {
@@ -584,7 +597,7 @@ http_te_parse(struct http_msg *msg, const char *s, size_t len)
 		if ((i = http_list_sep(s, i, len)) == SIZE_MAX)
 			return ("invalid transfer-encoding");
 	}
-	return (NULL);
+	return (r == -1 ? "invalid transfer-encoding" : NULL);
 }
 
 /* Parses a Connection list, setting the HTTP_F_CONN_* flags it names. */
@@ -592,15 +605,9 @@ static const char *
 http_connection_parse(struct http_msg *msg, const char *s, size_t len)
 {
 	size_t	i = 0, start, n;
+	int	r;
 
-	while ((i = http_skip_ows(s, i, len)) < len) {
-		if (s[i] == ',') {
-			i++;
-			continue;
-		}
-		start = i;
-		if ((i = http_skip_token(s, i, len)) == start)
-			return ("invalid connection header");
+	while ((r = http_list_token(s, &i, len, &start)) == 1) {
 		n = i - start;
 		if (n == 5 && http_caseeq(s + start, "close", 5))
 			msg->flags |= HTTP_F_CONN_CLOSE;
@@ -611,7 +618,7 @@ http_connection_parse(struct http_msg *msg, const char *s, size_t len)
 		if ((i = http_list_sep(s, i, len)) == SIZE_MAX)
 			return ("invalid connection header");
 	}
-	return (NULL);
+	return (r == -1 ? "invalid connection header" : NULL);
 }
 
 /*
@@ -623,15 +630,9 @@ static int
 http_upgrade_h2c(const char *s, size_t len)
 {
 	size_t	i = 0, start;
+	int	r;
 
-	while ((i = http_skip_ows(s, i, len)) < len) {
-		if (s[i] == ',') {
-			i++;
-			continue;
-		}
-		start = i;
-		if ((i = http_skip_token(s, i, len)) == start)
-			return (1);
+	while ((r = http_list_token(s, &i, len, &start)) == 1) {
 		if (i - start == 3 && http_caseeq(s + start, "h2c", 3))
 			return (1);
 		if (i < len && s[i] == '/') {
@@ -642,7 +643,7 @@ http_upgrade_h2c(const char *s, size_t len)
 		if ((i = http_list_sep(s, i, len)) == SIZE_MAX)
 			return (1);
 	}
-	return (0);
+	return (r == -1);
 }
 
 /* Applies what a header of that kind means to msg; returns an error. */

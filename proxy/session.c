@@ -1308,7 +1308,8 @@ session_error(struct session *s, int status, const char *why)
 		evbuffer_add(out, body, n);
 	s->status = status;
 	s->bytes_out += n;
-	s->resp_head_sent = 1;
+	/* Whole: a TLS client gets close_notify after it. */
+	s->resp_head_sent = s->resp_done = 1;
 	session_access_log(s);
 	return (session_linger(s));
 }

@@ -12,7 +12,7 @@ use warnings;
 use IO::Socket::INET;
 use IO::Socket::SSL;
 use Socket qw(SOL_SOCKET SO_RCVBUF);
-use Test::More tests => 13;
+use Test::More tests => 16;
 use Time::HiRes qw(sleep time);
 use Cutover::Test;
 
@@ -69,6 +69,13 @@ sub slurp {
 	return $got;
 }
 
+# Whether the peer's close_notify came in on a TLS connection.
+sub notified {
+	my ($c) = @_;
+	return Net::SSLeay::get_shutdown($c->_get_ssl_object) &
+	    Net::SSLeay::RECEIVED_SHUTDOWN();
+}
+
 my $size = 8 * 1024 * 1024;
 for my $tls (0, 1) {
 	my $what = $tls ? 'TLS' : 'plain';
@@ -110,8 +117,17 @@ for my $tls (0, 1) {
 	is($sent, $len, "$what: a client sends its whole 10 MB body " .
 	    'after an early 413, without a reset');
 	like(slurp($c), qr{\AHTTP/1\.1 413 }, "$what: and reads the 413");
+	ok(notified($c), 'TLS: the whole 413 ends with close_notify') if $tls;
 	close $c;
 }
+
+# An error answer cutover writes itself is whole: over TLS it ends with
+# close_notify, lingering or not.
+my $c400 = client(1);
+print $c400 "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n";
+like(slurp($c400), qr{\AHTTP/1\.1 400 }, 'TLS: a malformed request gets 400');
+ok(notified($c400), '... and close_notify after it');
+close $c400;
 
 # A client that goes on sending and never closes is let go after 5 s,
 # with its bytes never read.

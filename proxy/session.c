@@ -316,6 +316,7 @@ static void	session_access_log(struct session *);
 static int	session_abort(struct session *, const char *);
 static int	session_check_first_chunk(struct session *);
 static void	session_close(struct session *, const char *);
+static void	session_cut_short(struct session *);
 static void	session_shut(struct session *);
 static void	session_drain_cb(evutil_socket_t, short, void *);
 static struct session_idle *session_record(struct session *,
@@ -761,9 +762,7 @@ session_close(struct session *s, const char *reason)
 		session_release_upstream(s, 0);
 	}
 	session_server_end(s, POOL_ABANDONED);
-	/* A response cut short ends without close_notify. */
-	if (s->resp_head_sent && !s->resp_done)
-		tls_cut(s->cbev);
+	session_cut_short(s);
 	if (s->conf != NULL && s->state != SESSION_TUNNEL &&
 	    s->state != SESSION_CLOSING) {
 		/* A request cut short: count what the client got. */
@@ -779,6 +778,17 @@ session_close(struct session *s, const char *reason)
 	session_reset_request(s);
 	session_free(s);
 	session_gone();
+}
+
+/*
+ * A response cut short ends without close_notify, so that a TLS client
+ * does not take it for whole; a no-op on a plain connection.
+ */
+static void
+session_cut_short(struct session *s)
+{
+	if (s->resp_head_sent && !s->resp_done)
+		tls_cut(s->cbev);
 }
 
 /* Frees a session that holds no request; its socket goes with cbev's. */
@@ -1035,9 +1045,7 @@ session_shut(struct session *s)
 		session_close(s, "done");
 		return;
 	}
-	/* As in session_close(): a response cut short ends unclean. */
-	if (s->resp_head_sent && !s->resp_done)
-		tls_cut(s->cbev);
+	session_cut_short(s);
 	i = session_record(s, session_drain_cb, LINGER_MS);
 	i->draining = 1;
 	log_debug("client %s: unread bytes after the last answer, lingering",

@@ -1406,7 +1406,7 @@ session_write_request_head(struct session *s, const char *buf,
     struct evbuffer *out)
 {
 	const struct http_msg		*m = s->req;
-	const struct http_header	*h, *upg = NULL;
+	const struct http_header	*h, *xff = NULL, *upg = NULL;
 	const char			*host, *path;
 	size_t				 hostlen, pathlen, need, off = 0;
 	struct evbuffer_iovec		 v;
@@ -1454,9 +1454,12 @@ session_write_request_head(struct session *s, const char *buf,
 	    (m->flags & HTTP_F_CL_REPEATED ? HTTP_HDR_CL : 0);
 	for (i = 0; i < m->nheaders; i++) {
 		h = &m->headers[i];
-		/* Written below, with every other X-Forwarded-For line. */
-		if (h->flags & HTTP_HDR_XFF && fwd)
+		/* Written below, from the first X-Forwarded-For line on. */
+		if (h->flags & HTTP_HDR_XFF && fwd) {
+			if (xff == NULL)
+				xff = h;
 			continue;
+		}
 		/* Hop-by-hop, but kept for the tunnel. */
 		if (s->upgrade && http_header_is(m, buf, h, "upgrade")) {
 			upg = h;
@@ -1485,8 +1488,7 @@ session_write_request_head(struct session *s, const char *buf,
 		 * than the ", " it costs here, so need still holds.
 		 */
 		PUTS("X-Forwarded-For: ");
-		for (i = 0; i < m->nheaders; i++) {
-			h = &m->headers[i];
+		for (h = xff; h != NULL && h < m->headers + m->nheaders; h++) {
 			if (!(h->flags & HTTP_HDR_XFF) || h->value_len == 0)
 				continue;
 			PUT(buf + h->value_off, h->value_len);

@@ -357,7 +357,6 @@ metrics_slot(struct metrics_series *rp, uint64_t sec)
 	return (slot);
 }
 
-/* Counts a finished request: code class, duration bucket, window slot. */
 /* Counts an outcome and its time in the current second of rp's window. */
 static void
 metrics_window_note(struct metrics_series *rp, enum metrics_outcome outcome,
@@ -370,6 +369,7 @@ metrics_window_note(struct metrics_series *rp, enum metrics_outcome outcome,
 	slot->hdr[metrics_hdr_index(usec)]++;
 }
 
+/* Counts a finished request: code class, duration bucket, window slot. */
 void
 metrics_request(const struct route *r, const struct pool *p,
     const struct server *sv, int status, enum metrics_outcome outcome,

@@ -1407,6 +1407,25 @@ rollout_init(struct event_base *base)
 	return (0);
 }
 
+/*
+ * Edited steps give a running or paused rollout's current step another
+ * weight: it is served at once, or the split and the step shown would
+ * disagree until the next step.
+ */
+static void
+rollout_reweigh(struct rollout *ro)
+{
+	int	w;
+
+	if ((ro->state != ROLLOUT_RUNNING && ro->state != ROLLOUT_PAUSED) ||
+	    (w = rollout_step_weight(ro)) == ro->applied)
+		return;
+	rollout_decide(ro, "step", "step %zu/%zu: the reload changed the "
+	    "steps: canary %s at %d%% (was %d%%)", ro->step + 1,
+	    ro->rc->nsteps, ro->canary, w, ro->applied);
+	rollout_apply_pct(ro, w);
+}
+
 void
 rollout_reload(struct conf *conf)
 {
@@ -1420,21 +1439,7 @@ rollout_reload(struct conf *conf)
 			ro->rc = rc;
 			if (ro->step >= rc->nsteps)
 				ro->step = rc->nsteps - 1;
-			/*
-			 * Edited steps give the current step another weight:
-			 * serve it, or the split and the step shown disagree
-			 * until the next step.
-			 */
-			if ((ro->state == ROLLOUT_RUNNING ||
-			    ro->state == ROLLOUT_PAUSED) &&
-			    rollout_step_weight(ro) != ro->applied) {
-				rollout_decide(ro, "step", "step %zu/%zu: the "
-				    "reload changed the steps: canary %s at "
-				    "%d%% (was %d%%)", ro->step + 1,
-				    rc->nsteps, ro->canary,
-				    rollout_step_weight(ro), ro->applied);
-				rollout_apply_pct(ro, rollout_step_weight(ro));
-			}
+			rollout_reweigh(ro);
 			continue;
 		}
 		if (rollout_active(ro))

@@ -22,12 +22,15 @@
  *	deleted POOL NAME HOST:PORT
  *	rollout ROUTE CANARY STATE STEP STARTED STEP_START PAUSED POINT REASON
  *
- * A rollout record is the rollout module's (rollout.c): its state, step,
- * the times as wall-clock milliseconds and its rollback point.  Those
- * records come only from the file at start: across a reload the rollout
- * module keeps its rollouts itself.  Lines starting with # are comments.  A file that breaks this grammar is
- * reported with its line and ignored as a whole: half a state is worse
- * than none.
+ * A rollout record is the rollout module's (rollout.c): its state (with
+ * "+confirmed" when `rollout confirm` waived the step's latency ratio),
+ * step, the times as wall-clock milliseconds and its rollback point.
+ * Those records come only from the file at start: across a reload the
+ * rollout module keeps its rollouts itself.  Lines starting with # are
+ * comments.  A file that breaks this grammar is reported with its line
+ * and ignored as a whole: half a state is worse than none.  The line
+ * limit only bounds what a corrupt file makes us read: a rollout record
+ * lists every pool of its route's split and a reason of up to 511 bytes.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -48,7 +51,7 @@
 #include "xmalloc.h"
 
 #define STATE_VERSION	1
-#define STATE_MAXLINE	1024
+#define STATE_MAXLINE	(1024 * 1024)
 #define STATE_MAXFIELDS	8
 
 enum state_kind {

@@ -84,6 +84,7 @@
 #define ROLLOUT_PROM_MAXAGE	3000000	/* us a Prometheus figure is fresh */
 #define ROLLOUT_PROM_EVERY	1000000	/* us between queries of a figure */
 #define ROLLOUT_JSON_MAXDEPTH	32	/* of a Prometheus answer */
+#define ROLLOUT_CONFIRMED	"+confirmed"	/* state file: latency ratio waived */
 
 enum rollout_state {
 	ROLLOUT_IDLE,
@@ -1710,8 +1711,9 @@ rollout_state_text(void)
 			continue;
 		state = ro->confirm ? "confirm" :
 		    rollout_state_names[ro->state];
-		evbuffer_add_printf(b, "rollout %s %s %s %zu %lld %lld %lld ",
-		    ro->route, ro->canary, state, ro->step,
+		evbuffer_add_printf(b, "rollout %s %s %s%s %zu %lld %lld %lld ",
+		    ro->route, ro->canary, state, ro->confirmed &&
+		    rollout_active(ro) ? ROLLOUT_CONFIRMED : "", ro->step,
 		    rollout_to_wall(ro->started, now, wall),
 		    rollout_to_wall(ro->step_start, now, wall),
 		    rollout_to_wall(ro->paused_at, now, wall));
@@ -1734,6 +1736,7 @@ struct rollout_record {
 	int		 state;
 	long long	 num[4];	/* step, started, step_start, paused */
 	int		 confirm;
+	int		 confirmed;
 };
 
 /* Parses a record into rec (fields point into buf); NULL or a phrase. */
@@ -1760,6 +1763,12 @@ rollout_record_parse(char *buf, struct rollout_record *rec)
 		return ("wrong number of fields");
 	rec->reason = p;
 	rec->state = -1;
+	n = strlen(rec->f[2]);
+	if (n > strlen(ROLLOUT_CONFIRMED) && strcmp(rec->f[2] + n -
+	    strlen(ROLLOUT_CONFIRMED), ROLLOUT_CONFIRMED) == 0) {
+		rec->f[2][n - strlen(ROLLOUT_CONFIRMED)] = '\0';
+		rec->confirmed = 1;
+	}
 	if (strcmp(rec->f[2], "confirm") == 0) {
 		rec->state = ROLLOUT_PAUSED;
 		rec->confirm = 1;
@@ -1839,6 +1848,7 @@ rollout_state_restore(const struct conf *conf, const char *text)
 	ro = rollout_new(rc);
 	ro->state = rec.state;
 	ro->confirm = rec.confirm;
+	ro->confirmed = rec.confirmed;
 	ro->step = (size_t)rec.num[0] < rc->nsteps ? (size_t)rec.num[0] :
 	    rc->nsteps - 1;
 	/*

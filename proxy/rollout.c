@@ -1166,27 +1166,14 @@ rollout_pool_checking(const struct pool *p)
 	return (0);
 }
 
-/*
- * Checks the breaches: rolls back and returns 1 on the first found.  The
- * figures need min_requests canary requests; a pool down needs none.
- * The reason says when the canary's figure came from Prometheus (the
- * request counts are always this proxy's).
- */
+/* Checks the breaches of the figures; as rollout_breach() below. */
 static int
-rollout_breach(struct rollout *ro)
+rollout_breach_figures(struct rollout *ro)
 {
 	const struct rollout_conf	*rc = ro->rc;
 	const struct metrics_window	*wc = &ro->wc, *ws = &ro->ws;
 	double				 avail;
 
-	if (!balancer_pool_up(rc->canary)) {
-		if (!ro->seen_up || rollout_pool_checking(rc->canary))
-			return (0);
-		rollout_rollback(ro, "pool_down", "canary pool %s is down "
-		    "(no eligible server)", ro->canary);
-		return (1);
-	}
-	ro->seen_up = 1;
 	if (wc->requests < (uint64_t)rc->min_requests)
 		return (0);
 	if (wc->error_rate > rc->max_error_rate && ro->from_prom) {
@@ -1238,6 +1225,37 @@ rollout_breach(struct rollout *ro)
 		}
 	}
 	return (0);
+}
+
+/*
+ * Checks the breaches: rolls back and returns 1 on the first found.  The
+ * figures need min_requests canary requests; a pool down needs none, but
+ * when the figures breach too (a canary answering errors opens its
+ * breakers), they are the reason: they say why it went down.  The reason
+ * says when the canary's figure came from Prometheus (the request counts
+ * are always this proxy's).
+ */
+static int
+rollout_breach(struct rollout *ro)
+{
+	const struct rollout_conf	*rc = ro->rc;
+	const struct metrics_window	*wc = &ro->wc;
+	int				 down;
+
+	if ((down = !balancer_pool_up(rc->canary)) && (!ro->seen_up ||
+	    rollout_pool_checking(rc->canary)))
+		return (0);
+	if (!down)
+		ro->seen_up = 1;
+	if (rollout_breach_figures(ro))
+		return (1);
+	if (!down)
+		return (0);
+	rollout_rollback(ro, "pool_down", "canary pool %s is down (no "
+	    "eligible server; %llu of %llu canary requests failed in the "
+	    "last %us)", ro->canary, (unsigned long long)(wc->requests -
+	    wc->ok), (unsigned long long)wc->requests, ro->window);
+	return (1);
 }
 
 /* Judges one started rollout. */

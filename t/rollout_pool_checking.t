@@ -4,11 +4,13 @@
 # a new address (a new server, "checking") and a restart (every server
 # "checking") leave the rollout running.  A restart in the middle of a
 # rollout keeps the breach armed: a canary found dead after the restart
-# rolls back, as it would have before.
+# rolls back, as it would have before.  A canary answering 500s opens its
+# breaker and so is down, but once it served min_requests its error rate
+# is the reason given.
 
 use strict;
 use warnings;
-use Test::More tests => 10;
+use Test::More tests => 13;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
 use Cutover::Rollout;
@@ -85,5 +87,41 @@ while (time < $deadline) {
 }
 $st = rollout_status($cv, 'app');
 is($st->{state}, 'rolled_back', 'the dead canary is rolled back');
-like($st->{reason}, qr/canary pool green is down/, 'as the pool down');
+like($st->{reason}, qr/^canary pool green is down \(no eligible server; \d+ of \d+ canary requests failed in the last \d+s\)$/,
+    'as the pool down, with its requests');
 is(split_of($cv, 'app'), 'blue:100 green:0', 'the split is restored');
+
+# A canary answering 500: the breaker (5 failures) opens before the tick.
+$cv->stop;
+my $red = start_backend(name => 'red', args => ['-s', 500]);
+$cv = start_cutover(conf => <<"EOF");
+[listener web]
+bind = 127.0.0.1:$port
+
+[pool blue]
+server = b1 127.0.0.1:${\ $blue->port}
+[pool red]
+server = r1 127.0.0.1:${\ $red->port}
+
+[route app]
+split = blue 100, red 0
+
+[rollout app]
+canary = red
+steps = 50, 100
+interval = 1h
+min_requests = 4
+EOF
+$cv->admin('rollout start app');
+$deadline = time + 10;
+while (time < $deadline) {
+	last if rollout_status($cv, 'app')->{state} ne 'running';
+	http_get($port, '/') for 1 .. 20;
+}
+$st = rollout_status($cv, 'app');
+is($st->{state}, 'rolled_back', 'a canary answering 500s is rolled back');
+like($st->{reason}, qr/^error_rate 1\.000 above max_error_rate 0\.050 /,
+    'for its error rate, though its pool is down too');
+is(metric_value($cv,
+    'cutover_rollbacks_total{route="app",reason="error_rate"}'), 1,
+    'counted as an error rate rollback');

@@ -918,35 +918,42 @@ http_head_target(struct http_msg *msg, const char *buf, size_t end,
 }
 
 /*
- * Takes one byte of "HTTP/1.0" or "HTTP/1.1" (RFC 9112 section 2.3: case
- * sensitive), ended by CR in a request line and SP in a status line.
+ * Takes one byte of the version, "HTTP/" DIGIT "." DIGIT (RFC 9112
+ * section 2.3: case sensitive), ended by CR in a request line and SP in a
+ * status line.  Within major version 1, a higher minor version is taken
+ * as 1.1, the highest we speak, as section 2.3 says to; another major
+ * version is refused with 505 (RFC 9110 section 15.6.6).  The digits are
+ * kept in version_minor as major * 10 + minor until the version ends.
  */
 static enum http_parse_result
 http_head_version(struct http_msg *msg, unsigned char c)
 {
-	static const char	 prefix[] = "HTTP/1.";
+	static const char	 prefix[] = "HTTP/";
 	size_t			 i = msg->pos - msg->mark;
+	int			 v = msg->version_minor;
 
 	if (i < sizeof prefix - 1) {
-		if (c != (unsigned char)prefix[i]) {
-			if (i == 5 && HTTP_IS_DIGIT(c))
-				return (http_fail(msg, 400,
-				    "unsupported http version"));
+		if (c != (unsigned char)prefix[i])
 			return (http_fail(msg, 400, "invalid http version"));
-		}
-	} else if (i == sizeof prefix - 1) {
-		if (c != '0' && c != '1') {
-			if (HTTP_IS_DIGIT(c))
-				return (http_fail(msg, 400,
-				    "unsupported http version"));
+	} else if (i == sizeof prefix - 1 || i == sizeof prefix + 1) {
+		if (!HTTP_IS_DIGIT(c))
 			return (http_fail(msg, 400, "invalid http version"));
+		msg->version_minor = v * 10 + (c - '0');
+	} else if (i == sizeof prefix) {
+		if (c != '.')
+			return (http_fail(msg, 400, "invalid http version"));
+	} else if (i == sizeof prefix + 2 && ((msg->is_request && c == '\r') ||
+	    (!msg->is_request && c == ' '))) {
+		if (v / 10 != 1)
+			return (http_fail(msg, 505,
+			    "unsupported http version"));
+		msg->version_minor = v % 10 > 0;
+		if (msg->is_request)
+			msg->state = HEAD_LINE_LF;
+		else {
+			msg->mark = msg->pos + 1;
+			msg->state = HEAD_STATUS;
 		}
-		msg->version_minor = c - '0';
-	} else if (msg->is_request && c == '\r')
-		msg->state = HEAD_LINE_LF;
-	else if (!msg->is_request && c == ' ') {
-		msg->mark = msg->pos + 1;
-		msg->state = HEAD_STATUS;
 	} else
 		return (http_fail(msg, 400,
 		    http_bad_byte(c, "invalid http version")));

@@ -103,7 +103,7 @@ struct http_msg {
 	unsigned		 flags;
 
 	const char		*error;		/* why parsing failed */
-	int			 error_status;	/* 400, 414 or 431 */
+	int			 error_status;	/* 400, 414, 431 or 505 */
 };
 
 struct http_chunked {

@@ -1276,6 +1276,8 @@ session_reason(int status)
 		return ("Service Unavailable");
 	case 504:
 		return ("Gateway Timeout");
+	case 505:
+		return ("HTTP Version Not Supported");
 	}
 	return ("Error");
 }

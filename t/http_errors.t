@@ -176,8 +176,7 @@ is($r->{status}, 200, 'the proxy still serves afterwards');
 
 # Methods and versions the grammar refuses.
 $r = http_request($port, "GET / HTTP/2.0\r\nHost: x\r\n\r\n");
-ok($r->{status} == 400 || $r->{status} == 505, 'HTTP/2.0 request line '
-    . 'refused');
+is($r->{status}, 505, 'an HTTP/2.0 request line: 505');
 $r = http_request($port, "G\@T / HTTP/1.1\r\nHost: x\r\n\r\n");
 is($r->{status}, 400, 'an invalid method token: 400');
 $r = http_request($port, "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n");

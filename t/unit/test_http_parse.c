@@ -380,12 +380,15 @@ test_refused(void)
 	V("a lowercase http/1.1",
 	  "GET / http/1.1\r\nHost: a\r\n\r\n",
 	  "invalid http version"),
-	V("HTTP/2.0",
-	  "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
-	  "unsupported http version"),
-	V("HTTP/1.2",
-	  "GET / HTTP/1.2\r\nHost: a\r\n\r\n",
-	  "unsupported http version"),
+	V("HTTP/2 without a minor version",
+	  "GET / HTTP/2\r\nHost: a\r\n\r\n",
+	  "invalid http version"),
+	V("HTTP/1. without a minor version",
+	  "GET / HTTP/1.\r\nHost: a\r\n\r\n",
+	  "invalid http version"),
+	V("HTTP/1.x",
+	  "GET / HTTP/1.x\r\nHost: a\r\n\r\n",
+	  "invalid http version"),
 	V("HTTP/1.10",
 	  "GET / HTTP/1.10\r\nHost: a\r\n\r\n",
 	  "invalid http version"),
@@ -635,6 +638,53 @@ test_flags(void)
 	    "an unknown expectation parses");
 	ok(!(msg.flags & HTTP_F_EXPECT_CONTINUE),
 	    "it does not set HTTP_F_EXPECT_CONTINUE");
+}
+
+/*
+ * Versions (RFC 9112 section 2.3): a higher minor version of HTTP/1 is
+ * taken as HTTP/1.1; another major version is refused with 505, in a
+ * request and in a status line, whole or fed a byte at a time.
+ */
+static void
+test_versions(void)
+{
+	static const char	*later[] = { "1.2", "1.9" };
+	static const char	*other[] = { "2.0", "0.9", "3.1", "9.9" };
+	struct http_msg		 msg;
+	char			 buf[128];
+	size_t			 i, step;
+
+	for (i = 0; i < sizeof later / sizeof later[0]; i++) {
+		snprintf(buf, sizeof buf, "GET / HTTP/%s\r\nHost: a\r\n\r\n",
+		    later[i]);
+		is_int(head_parse(&msg, 1, buf), HTTP_PARSE_DONE,
+		    "an HTTP/%s request parses", later[i]);
+		is_int(msg.version_minor, 1, "as HTTP/1.1");
+		ok(msg.host == 0 && msg.nheaders == 1,
+		    "its headers are read as an HTTP/1.1 request's");
+		snprintf(buf, sizeof buf, "HTTP/%s 200 OK\r\n"
+		    "Content-Length: 0\r\n\r\n", later[i]);
+		is_int(head_parse(&msg, 0, buf), HTTP_PARSE_DONE,
+		    "an HTTP/%s status line parses", later[i]);
+		ok(msg.version_minor == 1 && msg.status == 200,
+		    "as HTTP/1.1, status 200");
+	}
+	for (i = 0; i < sizeof other / sizeof other[0]; i++) {
+		for (step = 1; step <= 64; step += 63) {
+			snprintf(buf, sizeof buf, "GET / HTTP/%s\r\n"
+			    "Host: a\r\n\r\n", other[i]);
+			is_int(head_feed(&msg, 1, buf, strlen(buf), step,
+			    &limits), HTTP_PARSE_ERROR,
+			    "an HTTP/%s request is refused (%zu at a time)",
+			    other[i], step);
+			ok(msg.error_status == 505 && strcmp(msg.error,
+			    "unsupported http version") == 0,
+			    "with 505, unsupported http version");
+		}
+		snprintf(buf, sizeof buf, "HTTP/%s 200 OK\r\n\r\n", other[i]);
+		is_int(head_parse(&msg, 0, buf), HTTP_PARSE_ERROR,
+		    "an HTTP/%s status line is refused", other[i]);
+	}
 }
 
 /* Response heads. */
@@ -934,6 +984,7 @@ main(void)
 	test_limits();
 	test_flags();
 	test_responses();
+	test_versions();
 	test_resume();
 	test_pipeline();
 	test_chunked();

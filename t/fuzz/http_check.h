@@ -272,10 +272,16 @@ http_check_result(enum http_parse_result r, const struct http_msg *msg,
 		break;
 	case HTTP_PARSE_ERROR:
 		FUZZ_CHECK(msg->error != NULL);
-		/* 501: a request with a coding other than chunked. */
+		/*
+		 * 501: a request with a coding other than chunked; 505: a
+		 * version "HTTP/" DIGIT "." DIGIT of another major version.
+		 */
 		FUZZ_CHECK(msg->error_status == 400 ||
 		    msg->error_status == 414 || msg->error_status == 431 ||
-		    (msg->is_request && msg->error_status == 501));
+		    (msg->is_request && msg->error_status == 501) ||
+		    msg->error_status == 505);
+		if (msg->error_status == 505)
+			FUZZ_CHECK(msg->version_minor / 10 != 1);
 		FUZZ_CHECK(msg->pos <= len);
 		break;
 	case HTTP_PARSE_DATA:

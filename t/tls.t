@@ -523,7 +523,10 @@ ok($r->{complete} && $r->{body_length} == 40000000 &&
     $r->{body_sha1} eq Cutover::Test::pattern_sha1(40000000),
     'and it gets the 40 MB whole once it reads');
 
-# 4. Server names: none for an address, tls_sni when set.
+# 4. Server names: none for an address, tls_sni when set.  On a new
+# connection: the 40 MB above can take longer than keepalive_timeout on a
+# busy machine, and $c would have been closed meanwhile.
+$c = tls_connect($port);
 $r = tls_request($c, get_head('/byip'));
 is($r->{headers}{'x-tls-sni'}, '-',
     'no SNI towards a server given by address');

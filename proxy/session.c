@@ -618,13 +618,14 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 		free(s);
 		return (NULL);
 	}
-	if (!s->tls)
-		sockread_install(s->cbev);
 	s->timer = evtimer_new(base, session_timer_cb, s);
 	rhigh = worker_self->conf->max_header_size + 1;
 	if (rhigh < RELAY_HIGH)
 		rhigh = RELAY_HIGH;
-	bufferevent_setwatermark(s->cbev, EV_READ, 0, rhigh);
+	if (!s->tls)
+		sockread_install(s->cbev, rhigh);
+	else
+		bufferevent_setwatermark(s->cbev, EV_READ, 0, rhigh);
 	bufferevent_setwatermark(s->cbev, EV_WRITE, RELAY_LOW, 0);
 	bufferevent_setcb(s->cbev, session_client_read_cb,
 	    session_client_write_cb, session_client_event_cb, s);

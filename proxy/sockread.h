@@ -9,7 +9,11 @@ struct bufferevent;
 /* Reads that brought data, on the calling thread (see worker_loop). */
 extern _Thread_local unsigned long	sockread_count;
 
-/* Makes bev read its socket with sockread's callback; see sockread.c. */
-void	sockread_install(struct bufferevent *);
+/*
+ * Makes bev read its socket with sockread's callback, its input held
+ * under high bytes (0: unbounded); once per bufferevent, while its read
+ * event is not added.  See sockread.c.
+ */
+void	sockread_install(struct bufferevent *, size_t);
 
 #endif

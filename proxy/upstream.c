@@ -151,15 +151,16 @@ upstream_get(struct event_base *base, struct server *s, size_t rhigh,
 	tv.tv_sec = s->pool->response_timeout / 1000;
 	tv.tv_usec = (s->pool->response_timeout % 1000) * 1000;
 	bufferevent_set_timeouts(bev, &tv, NULL);
-	bufferevent_setwatermark(bev, EV_READ, 0, rhigh);
 	bufferevent_setwatermark(bev, EV_WRITE, wlow, 0);
 	/* A TLS connection is connecting already, with events of its own. */
-	if (!tls) {
+	if (tls)
+		bufferevent_setwatermark(bev, EV_READ, 0, rhigh);
+	else {
 		if (bufferevent_socket_connect(bev,
 		    (struct sockaddr *)&s->addr, (int)s->addrlen) == -1)
 			goto fail;
 		/* After the connect, which assigns the events anew. */
-		sockread_install(bev);
+		sockread_install(bev, rhigh);
 	}
 	c = xcalloc(1, sizeof *c);
 	c->bev = bev;

@@ -7,7 +7,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 64;
+use Test::More tests => 66;
 use IO::Socket::INET;
 use Cutover::Test;
 
@@ -223,6 +223,22 @@ sleep(1);
 my $mb = ($cv->read_bytes - $read0) / 1e6;
 ok($mb < 10, sprintf('400,000 interim answers (25 MB) to a client not '
     . 'reading: cutover read %.1f MB of them', $mb));
+$c->close;
+
+# A body to a client that stops reading: cutover reads a bounded part of
+# it, stops reading the server while its buffers are full, and reads on
+# as the client drains them, until the client has the body whole.
+$c = http_client($port);
+$read0 = $cv->read_bytes;
+$c->send("GET /?size=40000000 HTTP/1.1\r\nHost: x\r\n\r\n");
+sleep(1);
+$mb = ($cv->read_bytes - $read0) / 1e6;
+ok($mb < 24, sprintf('a client not reading 40 MB: cutover read %.1f MB of '
+    . 'it', $mb));
+$r = $c->response(discard => 1);
+ok($r->{complete} && $r->{body_length} == 40000000 &&
+    $r->{body_sha1} eq pattern_sha1(40000000),
+    'and it gets the 40 MB whole once it reads');
 $c->close;
 
 # A response with both Content-Length and chunked: the chunked body goes

@@ -19,7 +19,9 @@
 #include "breaker.h"
 
 static struct server	*balancer_pick_tier(struct pool *, int,
-			    const struct server *);
+			    const struct server *const *, size_t);
+static int		 balancer_tried(const struct server *,
+			    const struct server *const *, size_t);
 
 /* Picks an index of weights[] by smooth weighted round-robin. */
 int
@@ -73,13 +75,27 @@ balancer_pool_up(const struct pool *p)
 	return (0);
 }
 
+/* Returns nonzero when s is one of the n servers of tried. */
+static int
+balancer_tried(const struct server *s, const struct server *const *tried,
+    size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (tried[i] == s)
+			return (1);
+	return (0);
+}
+
 /*
  * Picks among the eligible servers whose backup flag is backup, leaving
- * out exclude: smooth weighted round-robin over all of them, or for
- * least_conn over those with the fewest requests in flight.
+ * out the ntried of tried: smooth weighted round-robin over all of them,
+ * or for least_conn over those with the fewest requests in flight.
  */
 static struct server *
-balancer_pick_tier(struct pool *p, int backup, const struct server *exclude)
+balancer_pick_tier(struct pool *p, int backup,
+    const struct server *const *tried, size_t ntried)
 {
 	struct server	*s, *best = NULL;
 	unsigned	 least = 0;
@@ -90,7 +106,8 @@ balancer_pick_tier(struct pool *p, int backup, const struct server *exclude)
 	if (p->balance == BALANCE_LEAST_CONN) {
 		for (i = 0; i < p->nservers; i++) {
 			s = p->servers[i];
-			if (s == exclude || (s->backup != 0) != backup ||
+			if ((s->backup != 0) != backup ||
+			    balancer_tried(s, tried, ntried) ||
 			    !balancer_server_eligible(s))
 				continue;
 			if (!found || s->active < least)
@@ -103,7 +120,8 @@ balancer_pick_tier(struct pool *p, int backup, const struct server *exclude)
 
 	for (i = 0; i < p->nservers; i++) {
 		s = p->servers[i];
-		if (s == exclude || (s->backup != 0) != backup ||
+		if ((s->backup != 0) != backup ||
+		    balancer_tried(s, tried, ntried) ||
 		    !balancer_server_eligible(s))
 			continue;
 		if (p->balance == BALANCE_LEAST_CONN && s->active != least)
@@ -128,14 +146,29 @@ balancer_pick(struct pool *p, const struct server *exclude)
 {
 	struct server	*s;
 
+	if ((s = balancer_pick_untried(p, &exclude, exclude != NULL)) != NULL ||
+	    exclude == NULL)
+		return (s);
+	/* No other server is eligible: exclude is the only choice. */
+	return (balancer_pick_tier(p, exclude->backup != 0, NULL, 0));
+}
+
+/*
+ * Picks a server of the pool that is none of the ntried of tried, the
+ * servers a request failed on already, primaries before backups; NULL
+ * when there is none.  Leaving out only the last one failed would let a
+ * retry go back to a server that failed before it while a good one is
+ * never tried.
+ */
+struct server *
+balancer_pick_untried(struct pool *p, const struct server *const *tried,
+    size_t ntried)
+{
+	struct server	*s;
+
 	if (p == NULL)
 		return (NULL);
-	if ((s = balancer_pick_tier(p, 0, exclude)) != NULL)
+	if ((s = balancer_pick_tier(p, 0, tried, ntried)) != NULL)
 		return (s);
-	if ((s = balancer_pick_tier(p, 1, exclude)) != NULL)
-		return (s);
-	if (exclude == NULL)
-		return (NULL);
-	/* No other server is eligible: exclude is the only choice. */
-	return (balancer_pick_tier(p, exclude->backup != 0, NULL));
+	return (balancer_pick_tier(p, 1, tried, ntried));
 }

@@ -27,5 +27,8 @@ int		 balancer_pool_up(const struct pool *);
  * is skipped unless it is the only choice left.  NULL when the pool is down.
  */
 struct server	*balancer_pick(struct pool *, const struct server *exclude);
+/* Picks a server of the pool that is none of tried[0..ntried), or NULL. */
+struct server	*balancer_pick_untried(struct pool *,
+		    const struct server *const *tried, size_t ntried);
 
 #endif

@@ -67,6 +67,7 @@
 #define LINGER_MS	5000		/* flushing a last answer; lingering */
 #define FLUSH_ROUNDS	16		/* direct write rounds per event */
 #define STICKY_MAX_AGE	(30 * 86400)
+#define SESSION_MAX_TRIED 11		/* attempts: retries is 10 at most */
 
 /*
  * Idle time after which a keep-alive connection between requests gives
@@ -138,6 +139,9 @@ struct session {
 	struct route_pick	 pick;
 	int			 attempts;
 	int			 fresh_retry;
+	/* The servers picked for the request: retries go to others. */
+	const struct server	*tried[SESSION_MAX_TRIED];
+	size_t			 ntried;
 	struct http_msg		*req;		/* from the free list while busy */
 	struct http_msg		*resp;
 	struct http_chunked	 req_chunk;
@@ -736,6 +740,7 @@ session_reset_request(struct session *s)
 	free(s->logreq);
 	s->logreq = NULL;
 	s->attempts = 0;
+	s->ntried = 0;
 	s->fresh_retry = 0;
 	s->req_bytes = s->bytes_out = 0;
 	s->status = 0;
@@ -1682,8 +1687,9 @@ session_relay_body(struct evbuffer *src, struct evbuffer *dst,
 }
 
 /*
- * Picks a server in s->pool (or the stable pool) and connects to it.  On
- * a retry, exclude is the server that failed and status/why say how.
+ * Picks a server in s->pool (or the stable pool) that the request was not
+ * tried on yet and connects to it.  On a retry, exclude is the server
+ * that failed and status/why say how.
  */
 static int
 session_pick_server(struct session *s, const struct server *exclude,
@@ -1693,13 +1699,9 @@ session_pick_server(struct session *s, const struct server *exclude,
 	struct pool	*stable = s->route->stable;
 
 	worker_lock();
-	srv = balancer_pick(s->pool, exclude);
-	if (srv != NULL && srv == exclude)
-		srv = NULL;
+	srv = balancer_pick_untried(s->pool, s->tried, s->ntried);
 	if (srv == NULL && stable != NULL && stable != s->pool) {
-		srv = balancer_pick(stable, exclude);
-		if (srv != NULL && srv == exclude)
-			srv = NULL;
+		srv = balancer_pick_untried(stable, s->tried, s->ntried);
 		if (srv != NULL) {
 			log_info("route %s, pool %s: no server left, using "
 			    "stable pool %s", s->route->name, s->pool->name,
@@ -1711,6 +1713,8 @@ session_pick_server(struct session *s, const struct server *exclude,
 	if (srv != NULL) {
 		pool_server_begin(srv);
 		s->counted = 1;
+		if (s->ntried < SESSION_MAX_TRIED)
+			s->tried[s->ntried++] = srv;
 	}
 	worker_unlock();
 	if (srv == NULL && exclude != NULL) {

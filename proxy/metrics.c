@@ -68,6 +68,7 @@ enum metrics_kind {
 	METRICS_HEALTH,		/* health checks passed and failed */
 	METRICS_ROLLOUT,	/* rollout weight */
 	METRICS_ROLLBACK,	/* rollbacks by reason */
+	METRICS_FALLBACK,	/* requests the stable pool stood in for */
 	METRICS_NKINDS
 };
 
@@ -524,6 +525,13 @@ metrics_rollback(const char *route, const char *reason)
 	metrics_series_find(METRICS_ROLLBACK, route, reason, NULL, 1)->n[0]++;
 }
 
+/* Counts a request of a route that its stable pool took for pool. */
+void
+metrics_fallback(const char *route, const char *pool)
+{
+	metrics_series_find(METRICS_FALLBACK, route, pool, NULL, 1)->n[0]++;
+}
+
 /* Sets the clock of the windows (tests use a fake one). */
 void
 metrics_set_clock(metrics_clock_cb cb)
@@ -780,6 +788,16 @@ metrics_render_events(struct evbuffer *buf)
 		l[1] = s->names[0];
 		l[3] = s->names[1];
 		metrics_sample_u64(buf, "cutover_rollbacks_total", l, s->n[0]);
+	}
+	metrics_family(buf, "cutover_stable_fallbacks_total", "counter",
+	    "Requests a route sent to its stable pool because the pool picked "
+	    "for them was down, by route and that pool.");
+	l[2] = "pool";
+	for (s = metrics_head[METRICS_FALLBACK]; s != NULL; s = s->next) {
+		l[1] = s->names[0];
+		l[3] = s->names[1];
+		metrics_sample_u64(buf, "cutover_stable_fallbacks_total", l,
+		    s->n[0]);
 	}
 
 	metrics_family(buf, "cutover_config_reloads_total", "counter",

@@ -63,6 +63,8 @@ void	metrics_health_check(const char *pool, const char *server, int ok);
 void	metrics_rollout_weight(const char *route, double percent);
 /* Counts a rollback of route with a reason such as "error_rate". */
 void	metrics_rollback(const char *route, const char *reason);
+/* Counts a request the route's stable pool took for a pool that was down. */
+void	metrics_fallback(const char *route, const char *pool);
 
 /*
  * Fills w with route/pool figures over the last seconds (1..600): the

@@ -391,6 +391,7 @@ route_pick_pool(struct route *r, const struct http_msg *msg,
 	if (p == NULL || !balancer_pool_up(p)) {
 		if (r->stable != NULL && r->stable != p &&
 		    balancer_pool_up(r->stable)) {
+			pick->down = p;
 			p = r->stable;
 			pick->fallback = 1;
 		} else

@@ -22,6 +22,7 @@ struct http_msg;
 struct route_pick {
 	struct pool	*pool;		/* NULL: no pool up (503) */
 	int		 fallback;	/* the stable pool stood in */
+	struct pool	*down;		/* ... for this pool, or NULL */
 	int		 set_cookie;	/* sticky_cookie_set: issue a cookie */
 	unsigned	 bucket;	/* the bucket, for that cookie */
 };

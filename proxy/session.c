@@ -1807,6 +1807,9 @@ session_start_request(struct session *s, const char *buf)
 		return (session_error(s, 404, "no route"));
 	worker_lock();
 	route_pick_pool(s->route, m, buf, &s->peer.sa, &s->pick);
+	if (s->pick.fallback)
+		metrics_fallback(s->route->name, s->pick.down != NULL ?
+		    s->pick.down->name : "");
 	worker_unlock();
 	if ((s->pool = s->pick.pool) == NULL)
 		return (session_error(s, 503, "no pool of the route is up"));

@@ -4,7 +4,8 @@
 # SIGKILL under continuous traffic costs no client error (retries = 1),
 # is marked down within about health_interval * health_fall +
 # health_timeout and up again once it restarts and passes health_rise
-# checks; with both pools down the proxy answers 503 at once.
+# checks; with both pools down the proxy answers 503 at once.  Requests
+# the stable pool takes for the canary are counted in /metrics.
 
 use strict;
 use warnings;
@@ -15,7 +16,7 @@ use Time::HiRes qw(time sleep);
 
 use Cutover::Test;
 
-plan tests => 16;
+plan tests => 17;
 
 # Requests a backend served, leaving out health checks and /_control.
 sub hits {
@@ -103,6 +104,11 @@ my $r = run_parallel(port => $port, conns => 10, requests => 20);
 is($r->{errors}, 0, 'a canary pool with every server down costs no error');
 is(($r->{backends}{s1} // 0) + ($r->{backends}{s2} // 0), 200,
     'all its share goes to the stable pool');
+my ($fell) = ($cut->admin('show metrics') // '') =~
+    /^cutover_stable_fallbacks_total\{route="app",pool="canary"\} (\d+)$/m;
+$fell //= 0;
+ok($fell >= 90 && $fell <= 110,
+    "the canary's share, taken by the stable pool, is counted ($fell)");
 
 # SIGKILL of s2 under continuous traffic.  Requests in flight on reused
 # upstream connections are retried when the server dies; one on a fresh

@@ -131,7 +131,8 @@ SKIP: {
 my @families = qw(cutover_requests_total cutover_request_duration_seconds
     cutover_split_weight cutover_server_up cutover_breaker_state
     cutover_rollout_weight cutover_rollbacks_total cutover_connections
-    cutover_health_checks_total cutover_config_reloads_total);
+    cutover_health_checks_total cutover_config_reloads_total
+    cutover_stable_fallbacks_total);
 my @missing = grep { !$type->{$_} || !$help->{$_} } @families;
 is("@missing", '', 'every metric of the spec has HELP and TYPE');
 is($type->{cutover_request_duration_seconds}, 'histogram',

@@ -203,6 +203,10 @@ static struct evconnlistener	*admin_el;
 static char			*admin_path;
 static dev_t			 admin_dev;
 static ino_t			 admin_ino;
+static struct evconnlistener	*admin_next_el;	/* admin_prepare()'s */
+static char			*admin_next_path;
+static dev_t			 admin_next_dev;
+static ino_t			 admin_next_ino;
 static admin_reload_fn		 admin_reload_cb;
 static TAILQ_HEAD(, admin_client) admin_clients =
     TAILQ_HEAD_INITIALIZER(admin_clients);
@@ -1746,7 +1750,7 @@ admin_listen(struct event_base *base, const char *path, dev_t *dev,
 	struct evconnlistener	*el;
 	struct stat		 st;
 	mode_t			 mask;
-	int			 fd = -1, bound = 0;
+	int			 fd = -1, bound = 0, saved;
 	const char		*what = "socket";
 
 	memset(&sun, 0, sizeof sun);
@@ -1785,6 +1789,7 @@ admin_listen(struct event_base *base, const char *path, dev_t *dev,
 	log_info("admin socket %s: listening", path);
 	return (el);
 fail:
+	saved = errno;
 	log_error("admin socket %s: cannot %s: %s", path, what,
 	    errno == EADDRINUSE && !bound ? "in use by another process (is "
 	    "cutover running already?)" : errno == EEXIST ? "exists and is "
@@ -1793,6 +1798,8 @@ fail:
 		close(fd);
 	if (bound)
 		unlink(path);
+	/* admin_prepare() gives the reason to the reload's answer. */
+	errno = saved;
 	return (NULL);
 }
 
@@ -1818,6 +1825,36 @@ admin_open(struct event_base *base, const char *path, admin_reload_fn fn)
 	return (0);
 }
 
+int
+admin_prepare(const char *path, struct conf_errors *errs)
+{
+	if (admin_el == NULL || strcmp(path, admin_path) == 0)
+		return (0);
+	admin_next_el = admin_listen(evconnlistener_get_base(admin_el), path,
+	    &admin_next_dev, &admin_next_ino);
+	if (admin_next_el == NULL) {
+		errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
+		    sizeof *errs->msgs);
+		errs->msgs[errs->n++] = xasprintf("admin_socket: cannot listen "
+		    "on %s: %s", path, strerror(errno));
+		return (-1);
+	}
+	admin_next_path = xstrdup(path);
+	return (0);
+}
+
+void
+admin_abort(void)
+{
+	if (admin_next_el == NULL)
+		return;
+	evconnlistener_free(admin_next_el);
+	admin_unlink(admin_next_path, admin_next_dev, admin_next_ino);
+	free(admin_next_path);
+	admin_next_el = NULL;
+	admin_next_path = NULL;
+}
+
 void
 admin_reload(const char *path)
 {
@@ -1825,6 +1862,20 @@ admin_reload(const char *path)
 	dev_t			 dev;
 	ino_t			 ino;
 
+	if (admin_next_el != NULL) {
+		evconnlistener_free(admin_el);
+		admin_unlink(admin_path, admin_dev, admin_ino);
+		log_info("admin socket moved from %s to %s", admin_path,
+		    admin_next_path);
+		free(admin_path);
+		admin_el = admin_next_el;
+		admin_path = admin_next_path;
+		admin_dev = admin_next_dev;
+		admin_ino = admin_next_ino;
+		admin_next_el = NULL;
+		admin_next_path = NULL;
+		return;
+	}
 	if (admin_el == NULL || strcmp(path, admin_path) == 0)
 		return;
 	el = admin_listen(evconnlistener_get_base(admin_el), path, &dev,

@@ -32,6 +32,13 @@ void	 admin_split_apply(struct route *r, const int *w, const char *who);
  */
 void	 admin_reload_done(unsigned long seq, int rc,
 	    const struct conf_errors *errs);
+/*
+ * Before a reload changes anything: opens the socket at path when it
+ * moved; -1 with the reason in errs when it cannot.
+ */
+int	 admin_prepare(const char *path, struct conf_errors *errs);
+/* Closes what admin_prepare() opened, for a reload refused after it. */
+void	 admin_abort(void);
 /* Moves the socket to the path of a reloaded config if it changed. */
 void	 admin_reload(const char *path);
 /*

@@ -137,6 +137,23 @@ main_carry_servers(struct conf *old, struct conf *conf)
 	return (kept);
 }
 
+/* Checks that a log file of a reload can be opened; errs says why not. */
+static int
+main_check_log(const char *key, const char *path, struct conf_errors *errs)
+{
+	FILE	*fp;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return (0);
+	if ((fp = fopen(path, "a")) == NULL) {
+		main_reload_error(errs, "%s %s: %s", key, path,
+		    strerror(errno));
+		return (-1);
+	}
+	fclose(fp);
+	return (0);
+}
+
 /*
  * Applies a config loaded for a reload; conf is NULL when the load failed
  * with errs.  The new config was parsed and checked whole; here its new
@@ -161,7 +178,22 @@ main_reload_apply(struct conf *conf, struct conf_errors *errs)
 		main_reload_shutting_down(errs);
 		return (-1);
 	}
-	if (listener_sync(cutover.base, conf, errs) == -1) {
+	/*
+	 * What the start would refuse refuses the reload too, before
+	 * anything changes: a log that cannot be opened, a status_listen
+	 * or admin_socket that cannot be bound.  Else the answer would be
+	 * ok while the old socket stays or the access log stops.
+	 */
+	if (main_check_log("error_log", conf->error_log, errs) == -1 ||
+	    main_check_log("access_log", conf->access_log, errs) == -1 ||
+	    status_prepare(cutover.base, old, conf, errs) == -1) {
+		conf_unref(conf);
+		goto refused;
+	}
+	if (admin_prepare(conf->admin_socket, errs) == -1 ||
+	    listener_sync(cutover.base, conf, errs) == -1) {
+		admin_abort();
+		status_abort();
 		conf_unref(conf);
 		goto refused;
 	}

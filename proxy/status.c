@@ -14,6 +14,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ struct status {
 };
 
 static struct status	*status;
+static struct status	*status_next;	/* opened by status_prepare() */
 
 /* Returns the name of a match rule's kind. */
 static const char *
@@ -853,6 +855,7 @@ status_open(struct event_base *base, const char *addr,
 	struct evconnlistener	*lev = NULL;
 	struct evhttp		*http = NULL;
 	struct status		*st;
+	int			 saved;
 
 	if ((http = evhttp_new(base)) == NULL)
 		goto fail;
@@ -881,9 +884,12 @@ status_open(struct event_base *base, const char *addr,
 	log_info("status endpoint on http://%s/status", addr);
 	return (st);
 fail:
-	log_error("status_listen %s: %s", addr, strerror(errno));
+	/* status_prepare() tells EADDRINUSE apart. */
+	saved = errno;
+	log_error("status_listen %s: %s", addr, strerror(saved));
 	if (http != NULL)
 		evhttp_free(http);
+	errno = saved;
 	return (NULL);
 }
 
@@ -910,12 +916,69 @@ status_start(struct event_base *base, const struct conf *conf)
 	return (0);
 }
 
+/* Returns the port of an IPv4 or IPv6 address, in network order. */
+static in_port_t
+status_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return (((const struct sockaddr_in6 *)ss)->sin6_port);
+	return (((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/*
+ * Before a reload changes anything: opens the endpoint of a status_listen
+ * that moved, so that an address that cannot be bound refuses the reload
+ * with the running config untouched, as a listener's address does.  Only
+ * when the port is held by this process and the reload lets go of it
+ * (the endpoint itself, under another spelling, or a bind the new config
+ * drops) must the bind wait for status_reload().
+ */
+int
+status_prepare(struct event_base *base, const struct conf *old,
+    const struct conf *conf, struct conf_errors *errs)
+{
+	const struct sockaddr	*sa = (const struct sockaddr *)
+				    &conf->status_addr;
+
+	if (conf->status_listen == NULL || (status != NULL &&
+	    strcmp(status->addr, conf->status_listen) == 0))
+		return (0);
+	if ((status_next = status_open(base, conf->status_listen,
+	    &conf->status_addr, conf->status_addrlen)) != NULL)
+		return (0);
+	if (errno == EADDRINUSE && ((status != NULL &&
+	    status->ss.ss_family == sa->sa_family &&
+	    status_port(&status->ss) == status_port(&conf->status_addr)) ||
+	    (conf_find_listener_addr(old, sa) != NULL &&
+	    conf_find_listener_addr(conf, sa) == NULL)))
+		return (0);
+	errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
+	    sizeof *errs->msgs);
+	errs->msgs[errs->n++] = xasprintf("status_listen: cannot listen on "
+	    "%s: %s", conf->status_listen, strerror(errno));
+	return (-1);
+}
+
+/* Closes what status_prepare() opened for a reload that was refused. */
+void
+status_abort(void)
+{
+	status_close(status_next);
+	status_next = NULL;
+}
+
 /* Moves, opens or closes the endpoint after a reload. */
 int
 status_reload(struct event_base *base, const struct conf *conf)
 {
 	struct status	*st, old;
 
+	if (status_next != NULL) {
+		status_close(status);
+		status = status_next;
+		status_next = NULL;
+		return (0);
+	}
 	if (conf->status_listen == NULL) {
 		if (status != NULL)
 			log_info("status endpoint on %s closed", status->addr);

@@ -6,11 +6,20 @@
 #define STATUS_H
 
 struct conf;
+struct conf_errors;
 struct event_base;
 struct evbuffer;
 
 /* Opens the endpoint of conf->status_listen (none when off); -1 logged. */
 int	 status_start(struct event_base *, const struct conf *);
+/*
+ * Before a reload applies conf: opens its endpoint when status_listen
+ * moved; -1 with the reason in errs when the address cannot be bound.
+ */
+int	 status_prepare(struct event_base *, const struct conf *old,
+	    const struct conf *, struct conf_errors *);
+/* Closes what status_prepare() opened, for a reload refused after it. */
+void	 status_abort(void);
 /*
  * Follows a reload: moves the endpoint when status_listen changed, and
  * keeps the old one when the new address cannot be bound; -1 logged then.

@@ -37,6 +37,14 @@
 /* The longest config line taken; inih alone takes 198 characters. */
 #define CONF_LINE_MAX	65536
 
+/*
+ * The longest duration a key takes, a year.  Timers add durations to
+ * clocks in microseconds and the rollout controller multiplies the
+ * interval: a larger value would overflow there and come out as a
+ * deadline already past - a rollout through every step at once.
+ */
+#define CONF_DURATION_MAX	(8760L * 60 * 60 * 1000)
+
 #ifndef CUTOVER_SOCK
 #define CUTOVER_SOCK	"/run/cutover.sock"
 #endif
@@ -869,6 +877,9 @@ conf_set(struct conf_parse *p, const struct conf_key *k, const char *value)
 			conf_key_error(p, k->name, "%s is below the minimum "
 			    "%ld%s", value, k->min % 1000 == 0 ? k->min / 1000 :
 			    k->min, k->min % 1000 == 0 ? "s" : "ms");
+		else if (ms > CONF_DURATION_MAX)
+			conf_key_error(p, k->name, "%s is above the maximum "
+			    "%ldh", value, CONF_DURATION_MAX / (60 * 60 * 1000));
 		else
 			*(long *)field = ms;
 		break;

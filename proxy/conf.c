@@ -2508,7 +2508,37 @@ conf_addr_equal(const struct sockaddr_storage *a, socklen_t alen,
 	return (alen == blen && memcmp(a, b, alen) == 0);
 }
 
-/* Finds a bind given before listener i's bind j with the same address. */
+/*
+ * Returns nonzero when two addresses cannot both be bound: the same one,
+ * or the same port of one family with the wildcard address on either
+ * side, which Linux refuses with EADDRINUSE even with SO_REUSEADDR.  A
+ * listener's IPv6 sockets are V6ONLY, so the families do not meet.
+ */
+static int
+conf_addr_clash(const struct sockaddr_storage *a, socklen_t alen,
+    const struct sockaddr_storage *b, socklen_t blen)
+{
+	const struct sockaddr_in	*a4 = (const struct sockaddr_in *)a;
+	const struct sockaddr_in	*b4 = (const struct sockaddr_in *)b;
+	const struct sockaddr_in6	*a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6	*b6 = (const struct sockaddr_in6 *)b;
+
+	if (conf_addr_equal(a, alen, b, blen))
+		return (1);
+	if (a->ss_family != b->ss_family)
+		return (0);
+	if (a->ss_family == AF_INET)
+		return (a4->sin_port == b4->sin_port &&
+		    (a4->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    b4->sin_addr.s_addr == htonl(INADDR_ANY)));
+	if (a->ss_family == AF_INET6)
+		return (a6->sin6_port == b6->sin6_port &&
+		    (IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr)));
+	return (0);
+}
+
+/* Finds a bind given before listener i's bind j that clashes with it. */
 static const struct bind_addr *
 conf_find_bind(struct conf_parse *p, size_t i, size_t j,
     const struct listener_conf **lp)
@@ -2520,7 +2550,7 @@ conf_find_bind(struct conf_parse *p, size_t i, size_t j,
 	for (i2 = 0; i2 <= i; i2++) {
 		l = p->conf->listeners[i2];
 		for (j2 = 0; j2 < (i2 == i ? j : l->nbinds); j2++) {
-			if (conf_addr_equal(&b->addr, b->addrlen,
+			if (conf_addr_clash(&b->addr, b->addrlen,
 			    &l->binds[j2].addr, l->binds[j2].addrlen)) {
 				*lp = l;
 				return (&l->binds[j2]);
@@ -2532,7 +2562,8 @@ conf_find_bind(struct conf_parse *p, size_t i, size_t j,
 
 /*
  * Reports a bind address given twice, across or within listeners, and the
- * status endpoint on a listener's address: the second bind() would fail.
+ * status endpoint on a listener's address, the default one included: the
+ * second bind() would fail, and only at start or at the reload.
  */
 static void
 conf_check_binds(struct conf_parse *p)
@@ -2545,17 +2576,31 @@ conf_check_binds(struct conf_parse *p)
 		l = p->conf->listeners[i];
 		for (j = 0; j < l->nbinds; j++) {
 			b = &l->binds[j];
-			if ((b2 = conf_find_bind(p, i, j, &l2)) != NULL)
+			if ((b2 = conf_find_bind(p, i, j, &l2)) == NULL)
+				;
+			else if (conf_addr_equal(&b->addr, b->addrlen,
+			    &b2->addr, b2->addrlen))
 				conf_error(p, b->line, "listener %s: bind: %s "
 				    "already bound by listener %s (line %d)",
 				    l->name, b->text, l2->name, b2->line);
-			if (p->status_line != 0 && conf_addr_equal(&b->addr,
-			    b->addrlen, &p->conf->status_addr,
-			    p->conf->status_addrlen))
+			else
+				conf_error(p, b->line, "listener %s: bind: %s "
+				    "clashes with %s of listener %s (line %d)",
+				    l->name, b->text, b2->text, l2->name,
+				    b2->line);
+			if (p->conf->status_listen == NULL ||
+			    !conf_addr_clash(&b->addr, b->addrlen,
+			    &p->conf->status_addr, p->conf->status_addrlen))
+				continue;
+			if (p->status_line != 0)
 				conf_error(p, p->status_line, "global: "
 				    "status_listen: %s also bound by listener "
 				    "%s (line %d)", p->conf->status_listen,
 				    l->name, b->line);
+			else
+				conf_error(p, b->line, "listener %s: bind: %s "
+				    "clashes with the default status_listen %s",
+				    l->name, b->text, p->conf->status_listen);
 		}
 	}
 }

@@ -1756,7 +1756,8 @@ session_start_request(struct session *s, const char *buf)
 		s->keepalive = !(m->flags & HTTP_F_CONN_CLOSE);
 	else
 		s->keepalive = (m->flags & HTTP_F_CONN_KEEPALIVE) != 0;
-	if (s->close_after ||
+	/* keepalive_timeout = 0 keeps none: the answer says so. */
+	if (s->close_after || s->conf->keepalive_timeout == 0 ||
 	    __atomic_load_n(&cutover.shutting_down, __ATOMIC_RELAXED))
 		s->keepalive = 0;
 

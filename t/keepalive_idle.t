@@ -4,11 +4,12 @@
 # chunked, pipelined, after a reload), keepalive_timeout still closes it on
 # time, the admin socket and max_connections still count it, a half-close
 # or a reset while reduced closes it, and graceful shutdown closes it at
-# once.  All of it with one worker, then with two.
+# once.  All of it with one worker, then with two.  keepalive_timeout = 0
+# keeps no connection: the answer says Connection: close.
 
 use strict;
 use warnings;
-use Test::More tests => 2;
+use Test::More tests => 3;
 use Socket qw(SHUT_WR SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
@@ -163,3 +164,28 @@ split = blue 1
 EOF
 	subtest("workers = $workers" => \&scenario);
 }
+
+# keepalive_timeout = 0: the answer says it closes, and it does.
+$cv->stop;
+$cv = start_cutover(conf => <<"EOF");
+[global]
+status_listen = off
+keepalive_timeout = 0
+
+[listener web]
+bind = 127.0.0.1:$port
+
+[pool blue]
+server = b1 127.0.0.1:@{[$be->port]}
+
+[route app]
+split = blue 1
+EOF
+subtest('keepalive_timeout = 0' => sub {
+	plan(tests => 3);
+	my $c = http_client($port);
+	my $r = $c->request($get);
+	is($r->{body}, 'abcdefghij', 'the request is answered');
+	is($r->{headers}{connection}, 'close', 'with Connection: close');
+	ok($c->closed, 'and the connection is closed');
+});

@@ -235,29 +235,39 @@ admin_ok(struct admin_req *req)
 	evbuffer_add(req->out, "ok\n", 3);
 }
 
-/* Appends a JSON string, escaped; null for NULL. */
+/*
+ * Appends a JSON string, escaped; null for NULL.  UTF-8 goes out as it
+ * is, and a byte that is not part of well-formed UTF-8 as \u00XX: JSON
+ * text must be UTF-8, and "caf\u00c3\u00a9" would read as "cafÃ©".
+ */
 static void
 admin_json_str(struct evbuffer *b, const char *s)
 {
 	unsigned char	ch;
+	size_t		n;
 
 	if (s == NULL) {
 		evbuffer_add(b, "null", 4);
 		return;
 	}
 	evbuffer_add(b, "\"", 1);
-	for (; *s != '\0'; s++) {
+	for (; *s != '\0'; s += n) {
 		ch = (unsigned char)*s;
+		n = 1;
 		if (ch == '"' || ch == '\\')
 			evbuffer_add_printf(b, "\\%c", ch);
 		else if (ch == '\n')
 			evbuffer_add(b, "\\n", 2);
 		else if (ch == '\t')
 			evbuffer_add(b, "\\t", 2);
-		else if (ch < 0x20 || ch >= 0x7f)
+		else if (ch < 0x20 || ch == 0x7f)
 			evbuffer_add_printf(b, "\\u%04x", ch);
-		else
-			evbuffer_add(b, &ch, 1);
+		else if (ch < 0x80 || (n = conf_utf8_len(s)) > 0)
+			evbuffer_add(b, s, n);
+		else {
+			n = 1;
+			evbuffer_add_printf(b, "\\u%04x", ch);
+		}
 	}
 	evbuffer_add(b, "\"", 1);
 }

@@ -302,5 +302,7 @@ const char	*conf_server_at(const char *, const struct sockaddr_storage *ss,
 		    socklen_t, struct server **);
 /* Frees a server made by conf_server(). */
 void		 conf_server_free(struct server *);
+/* Returns the length of the UTF-8 sequence at s, 0 when not well-formed. */
+size_t		 conf_utf8_len(const char *);
 
 #endif

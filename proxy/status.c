@@ -133,20 +133,31 @@ status_ready(void)
 	    listener_count() > 0);
 }
 
-/* Appends a JSON string. */
+/*
+ * Appends a JSON string.  Config strings (path_prefix, match values) may
+ * hold any byte: UTF-8 goes out as it is, and a byte that is not part of
+ * well-formed UTF-8 as \u00XX, since JSON text must be UTF-8 and a
+ * strict parser refuses the whole document over one such byte.
+ */
 static void
 status_json_str(struct evbuffer *buf, const char *s)
 {
 	const unsigned char	*p;
+	size_t			 n;
 
 	evbuffer_add(buf, "\"", 1);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+	for (p = (const unsigned char *)s; *p != '\0'; p += n) {
+		n = 1;
 		if (*p == '"' || *p == '\\')
 			evbuffer_add_printf(buf, "\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			evbuffer_add_printf(buf, "\\u%04x", *p);
-		else
-			evbuffer_add(buf, p, 1);
+		else if (*p < 0x80 || (n = conf_utf8_len((const char *)p)) > 0)
+			evbuffer_add(buf, p, n);
+		else {
+			n = 1;
+			evbuffer_add_printf(buf, "\\u%04x", *p);
+		}
 	}
 	evbuffer_add(buf, "\"", 1);
 }

@@ -1653,6 +1653,37 @@ rollout_json(struct evbuffer *b, const char *route)
 	evbuffer_add(b, "]", 1);
 }
 
+int
+rollout_view(size_t i, struct rollout_view *v)
+{
+	const struct rollout	*ro;
+	size_t			 k;
+
+	TAILQ_FOREACH(ro, &rollouts, entry) {
+		if (i-- == 0)
+			break;
+	}
+	if (ro == NULL)
+		return (-1);
+	memset(v, 0, sizeof *v);
+	v->route = ro->route;
+	v->canary = ro->canary;
+	v->state = rollout_state_names[ro->state];
+	v->reason = ro->reason;
+	v->step = ro->state == ROLLOUT_IDLE ? 0 : ro->step + 1;
+	v->steps = ro->rc->nsteps;
+	v->weight = rollout_share(ro);
+	for (k = 0; k < ROLLOUT_VIEW_DECISIONS && k < ro->ndecisions &&
+	    k < ROLLOUT_NDECISIONS; k++) {
+		v->when[k] = ro->decisions[(ro->ndecisions - 1 - k) %
+		    ROLLOUT_NDECISIONS].when;
+		v->text[k] = ro->decisions[(ro->ndecisions - 1 - k) %
+		    ROLLOUT_NDECISIONS].text;
+	}
+	v->ndecisions = k;
+	return (0);
+}
+
 /* Appends one rollout as text lines. */
 static void
 rollout_show_one(struct evbuffer *b, const struct rollout *ro)

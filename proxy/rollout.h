@@ -9,6 +9,7 @@
 #define ROLLOUT_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct conf;
 struct evbuffer;
@@ -37,6 +38,28 @@ void		 rollout_show(struct evbuffer *, const char *route);
  * JSON array when route is NULL.
  */
 void		 rollout_json(struct evbuffer *, const char *route);
+
+#define ROLLOUT_VIEW_DECISIONS	5
+
+/*
+ * What the status page shows of a rollout, as its script reads it from
+ * the JSON; the strings are the rollout's, valid until the next event.
+ */
+struct rollout_view {
+	const char	*route;
+	const char	*canary;
+	const char	*state;
+	const char	*reason;	/* "" when none */
+	size_t		 step;		/* from 1; 0 while idle */
+	size_t		 steps;
+	double		 weight;	/* the canary's share, percent */
+	size_t		 ndecisions;	/* the last ones, newest first */
+	time_t		 when[ROLLOUT_VIEW_DECISIONS];
+	const char	*text[ROLLOUT_VIEW_DECISIONS];
+};
+
+/* Fills v with the i-th rollout; -1 when there are no more. */
+int		 rollout_view(size_t i, struct rollout_view *v);
 
 /*
  * The state file's rollout records, "rollout ROUTE ..." lines: the text

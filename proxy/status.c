@@ -692,11 +692,58 @@ status_html_pool(struct evbuffer *buf, const struct conf *conf,
 	evbuffer_add_printf(buf, "</tbody></table></div></article>");
 }
 
+/* Appends the card of a rollout: state, step, canary share, decisions. */
+static void
+status_html_rollout(struct evbuffer *buf, const struct rollout_view *v)
+{
+	struct tm	tm;
+	char		when[16];
+	size_t		i;
+
+	evbuffer_add_printf(buf, "<article class=\"card rollout\"><div "
+	    "class=\"card-head\"><h3>");
+	status_html_str(buf, v->route);
+	/* The script's badge: up while running, down once rolled back. */
+	evbuffer_add_printf(buf, "</h3><span class=\"badge %s\">%s</span>"
+	    "<span class=\"meta\">", strcmp(v->state, "running") == 0 ?
+	    "ok" : strcmp(v->state, "rolled_back") == 0 ? "bad" : "warn",
+	    v->state);
+	if (v->steps > 0)
+		evbuffer_add_printf(buf, "step %zu/%zu \xc2\xb7 ", v->step,
+		    v->steps);
+	evbuffer_add_printf(buf, "canary ");
+	status_html_str(buf, v->canary);
+	evbuffer_add_printf(buf, " ");
+	status_html_pct(buf, v->weight);
+	evbuffer_add_printf(buf, "</span></div><div class=\"stack\"><span "
+	    "class=\"seg c1\" style=\"width:%.2f%%\"></span></div>",
+	    v->weight);
+	if (v->reason[0] != '\0') {
+		evbuffer_add_printf(buf, "<div class=\"meta\">");
+		status_html_str(buf, v->reason);
+		evbuffer_add_printf(buf, "</div>");
+	}
+	if (v->ndecisions > 0)
+		evbuffer_add_printf(buf, "<ol class=\"meta decisions\">");
+	for (i = 0; i < v->ndecisions; i++) {
+		gmtime_r(&v->when[i], &tm);
+		strftime(when, sizeof when, "%H:%M:%S", &tm);
+		evbuffer_add_printf(buf, "<li><span class=\"mono\">%s</span> ",
+		    when);
+		status_html_str(buf, v->text[i]);
+		evbuffer_add_printf(buf, "</li>");
+	}
+	if (v->ndecisions > 0)
+		evbuffer_add_printf(buf, "</ol>");
+	evbuffer_add_printf(buf, "</article>");
+}
+
 /* Renders the page as the script would from /status.json. */
 void
 status_render_html(struct evbuffer *buf)
 {
 	const struct conf	*conf = cutover.conf;
+	struct rollout_view	 v;
 	size_t			 i;
 
 	evbuffer_add_printf(buf, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
@@ -715,8 +762,14 @@ status_render_html(struct evbuffer *buf)
 	    "<div id=\"pools\" class=\"grid\">");
 	for (i = 0; conf != NULL && i < conf->npools; i++)
 		status_html_pool(buf, conf, conf->pools[i]);
+	/* Rendered here too: a browser without script shows them. */
 	evbuffer_add_printf(buf, "</div>\n<h2>Rollouts</h2>\n"
-	    "<div id=\"rollouts\"><p class=\"empty\">no rollouts</p></div>\n"
+	    "<div id=\"rollouts\">");
+	for (i = 0; rollout_view(i, &v) == 0; i++)
+		status_html_rollout(buf, &v);
+	if (i == 0)
+		evbuffer_add_printf(buf, "<p class=\"empty\">no rollouts</p>");
+	evbuffer_add_printf(buf, "</div>\n"
 	    "</main>\n<footer>Refreshes every 2 s \xc2\xb7 "
 	    "<a href=\"/status.json\">status.json</a> \xc2\xb7 "
 	    "<a href=\"/metrics\">metrics</a></footer>\n"

@@ -213,6 +213,7 @@ static TAILQ_HEAD(, admin_client) admin_clients =
 static unsigned			 admin_nclients;
 static struct admin_retired	*admin_retired;
 static struct event		*admin_sweep_ev;
+static struct event		*admin_rest_ev;	/* accept failed: wait */
 static int			 admin_loop_ended;
 
 /* Appends an error answer line. */
@@ -1673,6 +1674,27 @@ admin_refuse(evutil_socket_t fd, const char *msg)
 	close(fd);
 }
 
+/* Out of descriptors: the socket rests as the listeners do. */
+static void
+admin_accept_error_cb(struct evconnlistener *el, void *arg)
+{
+	int	saved = errno;
+
+	log_error("admin socket: accept: %s", strerror(saved));
+	if (admin_rest_ev != NULL)
+		listener_rest(el, admin_rest_ev, saved);
+}
+
+/* The rest is over: the socket open now (a reload may have moved it). */
+static void
+admin_wake_cb_locked(evutil_socket_t fd, short what, void *arg)
+{
+	if (admin_el != NULL)
+		evconnlistener_enable(admin_el);
+}
+
+WORKER_LOCKED_EVENT_CB(admin_wake_cb)
+
 /* Takes a new admin client once it passed the uid check. */
 static void
 admin_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
@@ -1794,6 +1816,7 @@ admin_listen(struct event_base *base, const char *path, dev_t *dev,
 	    LEV_OPT_CLOSE_ON_FREE, ADMIN_MAXCLIENTS, fd);
 	if (el == NULL)
 		goto fail;
+	evconnlistener_set_error_cb(el, admin_accept_error_cb);
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	log_info("admin socket %s: listening", path);
@@ -1832,6 +1855,8 @@ admin_open(struct event_base *base, const char *path, admin_reload_fn fn)
 	admin_path = xstrdup(path);
 	admin_reload_cb = fn;
 	admin_sweep_ev = evtimer_new(base, admin_sweep_cb, NULL);
+	if ((admin_rest_ev = evtimer_new(base, admin_wake_cb, NULL)) == NULL)
+		fatal("out of memory");
 	return (0);
 }
 
@@ -1958,7 +1983,9 @@ admin_close(void)
 	}
 	if (admin_sweep_ev != NULL)
 		event_free(admin_sweep_ev);
-	admin_sweep_ev = NULL;
+	if (admin_rest_ev != NULL)
+		event_free(admin_rest_ev);
+	admin_sweep_ev = admin_rest_ev = NULL;
 	if (admin_el != NULL) {
 		evconnlistener_free(admin_el);
 		admin_unlink(admin_path, admin_dev, admin_ino);

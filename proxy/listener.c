@@ -36,8 +36,12 @@ struct listener {
 	socklen_t		 addrlen;
 	int			 keep;		/* listener_sync(): stays */
 	struct evconnlistener	*el;
+	struct event		*backoff;	/* accept failed: wait */
 	struct listener		*next;
 };
+
+/* How long a listener rests after accept ran out of descriptors. */
+#define LISTENER_BACKOFF_MS	500
 
 static struct listener	*listeners;
 static int		 listeners_paused;
@@ -110,14 +114,66 @@ listener_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
 	}
 }
 
-/* Logs an accept error; EMFILE and friends must not spin the loop. */
+/* The wait after a failed accept is over: accept again, unless paused. */
+static void
+listener_backoff_cb_locked(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener	*l = arg;
+
+	if (!listeners_paused && !cutover.shutting_down)
+		evconnlistener_enable(l->el);
+}
+
+WORKER_LOCKED_EVENT_CB(listener_backoff_cb)
+
+/* The wait after a failed accept is over: accept again. */
+static void
+listener_wake_cb_locked(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+WORKER_LOCKED_EVENT_CB(listener_wake_cb)
+
+struct event *
+listener_rest_timer(struct event_base *base, struct evconnlistener *el)
+{
+	struct event	*ev;
+
+	if ((ev = evtimer_new(base, listener_wake_cb, el)) == NULL)
+		fatal("out of memory");
+	return (ev);
+}
+
+/*
+ * EMFILE and friends must not spin the loop: the connection stays in the
+ * backlog, so the socket stays readable and accept fails again at once,
+ * some 100000 times a second, each logged.  The listener rests for
+ * LISTENER_BACKOFF_MS instead, as nginx's do, while connections that
+ * close free descriptors.
+ */
+int
+listener_rest(struct evconnlistener *el, struct event *timer, int err)
+{
+	struct timeval	tv = { 0, LISTENER_BACKOFF_MS * 1000 };
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return (0);
+	evconnlistener_disable(el);
+	evtimer_add(timer, &tv);
+	return (1);
+}
+
+/* Logs an accept error, and rests the listener where it would repeat. */
 static void
 listener_error_cb(struct evconnlistener *el, void *arg)
 {
 	struct listener	*l = arg;
+	int		 saved = errno;
 
 	log_error("listener %s: %s: accept: %s", l->name, l->text,
-	    strerror(errno));
+	    strerror(saved));
+	listener_rest(el, l->backoff, saved);
 }
 
 /* Opens one bind address onto the list at head; errs may be NULL. */
@@ -150,6 +206,8 @@ listener_open(struct event_base *base, const struct listener_conf *lc,
 	memcpy(&l->addr, &b->addr, b->addrlen);
 	l->addrlen = b->addrlen;
 	l->el = el;
+	if ((l->backoff = evtimer_new(base, listener_backoff_cb, l)) == NULL)
+		fatal("out of memory");
 	evconnlistener_set_cb(el, listener_accept_cb, l);
 	evconnlistener_set_error_cb(el, listener_error_cb);
 	l->next = *head;
@@ -206,6 +264,7 @@ static void
 listener_free(struct listener *l)
 {
 	evconnlistener_free(l->el);
+	event_free(l->backoff);
 	free(l->text);
 	free(l);
 }

@@ -7,7 +7,9 @@
 
 struct conf;
 struct conf_errors;
+struct event;
 struct event_base;
+struct evconnlistener;
 
 /* Opens every bind of conf's listeners; -1 (logged) when one fails. */
 int	 listener_open_all(struct event_base *, const struct conf *);
@@ -33,5 +35,14 @@ const char *listener_intern(const char *);
 void	 listener_names_clear(void);
 /* Returns the number of listening sockets open. */
 unsigned listener_count(void);
+ /*
+ * For the other listening sockets (status endpoint, admin socket): a
+ * timer that enables el again, and the rest after an accept failed with
+ * err: when the failure would repeat at once (no descriptor or memory
+ * left), el is disabled until the timer fires.  Nonzero when it rests.
+ */
+struct event	*listener_rest_timer(struct event_base *,
+		    struct evconnlistener *);
+int		 listener_rest(struct evconnlistener *, struct event *, int);
 
 #endif

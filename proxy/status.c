@@ -55,6 +55,8 @@ typedef int (*status_page_cb)(struct evbuffer *, const char **);
 /* The endpoint; owned by this module. */
 struct status {
 	struct evhttp		*http;
+	struct evconnlistener	*lev;		/* owned by http */
+	struct event		*backoff;	/* accept failed: wait */
 	char			*addr;		/* status_listen as written */
 	struct sockaddr_storage	 ss;		/* ... and resolved */
 	socklen_t		 sslen;
@@ -909,6 +911,32 @@ status_request_cb(struct evhttp_request *req, void *arg)
 }
 
 /*
+ * Out of descriptors (as slow clients holding many connections can make
+ * it), accept fails at once again as long as a connection waits in the
+ * backlog: the listener rests instead of spinning the event loop, which
+ * the proxy's own listeners share (see listener_error_cb()).
+ */
+static void
+status_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct status	*st;
+	int		 saved = errno;
+
+	/*
+	 * arg is evhttp's, not ours: the endpoint is the one open, or the
+	 * one a reload in progress opened (status_prepare()).
+	 */
+	if (status != NULL && status->lev == lev)
+		st = status;
+	else if (status_next != NULL && status_next->lev == lev)
+		st = status_next;
+	else
+		return;
+	log_error("status_listen %s: accept: %s", st->addr, strerror(saved));
+	listener_rest(lev, st->backoff, saved);
+}
+
+/*
  * Opens an endpoint on addr, resolved to ss by the config's load (no name
  * is resolved on the event loop); NULL (logged) when it cannot.
  */
@@ -942,6 +970,9 @@ status_open(struct event_base *base, const char *addr,
 	evhttp_set_gencb(http, status_request_cb, NULL);
 	st = xcalloc(1, sizeof *st);
 	st->http = http;
+	st->lev = lev;
+	st->backoff = listener_rest_timer(base, lev);
+	evconnlistener_set_error_cb(lev, status_accept_error_cb);
 	st->addr = xstrdup(addr);
 	memcpy(&st->ss, ss, sslen);
 	st->sslen = sslen;
@@ -963,6 +994,7 @@ status_close(struct status *st)
 {
 	if (st == NULL)
 		return;
+	event_free(st->backoff);
 	evhttp_free(st->http);
 	free(st->addr);
 	free(st);

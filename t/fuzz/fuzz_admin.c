@@ -120,6 +120,15 @@ listener_count(void)
 	return (1);
 }
 
+int
+listener_rest(struct evconnlistener *el, struct event *ev, int err)
+{
+	(void)el;
+	(void)ev;
+	(void)err;
+	return (0);
+}
+
 /* Ends with an empty line, which show metrics must not pass on. */
 void
 metrics_render(struct evbuffer *b)

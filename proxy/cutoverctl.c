@@ -15,6 +15,7 @@
  */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -70,6 +71,7 @@ static int
 ctl_connect(void)
 {
 	struct sockaddr_un	sun;
+	struct stat		st;
 	int			fd;
 
 	memset(&sun, 0, sizeof sun);
@@ -86,6 +88,9 @@ ctl_connect(void)
 		ctl_fail("no such socket (is cutover running? is this its "
 		    "admin_socket?)");
 	case ECONNREFUSED:
+		/* Linux refuses a connect to a path that is no socket too. */
+		if (stat(ctl_path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			ctl_fail("not a socket");
 		ctl_fail("connection refused (cutover is not running)");
 	case EACCES:
 	case EPERM:

@@ -7,7 +7,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 38;
+use Test::More tests => 39;
 use IO::Socket::UNIX;
 use JSON::PP;
 use POSIX ();
@@ -95,6 +95,9 @@ $r = Cutover::Test::_run_capture([$bin, '-s', $dead, 'show', 'info']);
 is($r->{status}, 2, 'a socket nobody listens on: exit 2');
 like($r->{err}, qr/connection refused \(cutover is not running\)/,
     'saying cutover is not running');
+$r = Cutover::Test::_run_capture([$bin, '-s', $dir, 'show', 'info']);
+ok($r->{status} == 2 && $r->{err} =~ /: not a socket$/m,
+    'a directory: exit 2, not a socket') or diag($r->{err});
 
 $r = Cutover::Test::_run_capture([$bin]);
 is($r->{status}, 2, 'no command: exit 2');

@@ -951,8 +951,10 @@ status_open(struct event_base *base, const char *addr,
 
 	if ((http = evhttp_new(base)) == NULL)
 		goto fail;
+	/* IPv6 only, as the listeners: [::] leaves IPv4 to them. */
 	lev = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE |
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	    (ss->ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0), 64,
 	    (const struct sockaddr *)ss, sslen);
 	if (lev == NULL)
 		goto fail;

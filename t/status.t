@@ -3,12 +3,15 @@
 # 405 for other methods, HEAD without a body; status_listen = off opens
 # nothing; a reload that moves status_listen moves the endpoint; and on
 # SIGTERM /ready turns 503 while a slow request finishes, /live still
-# answers, new clients are refused and cutover exits 0 at the end.
+# answers, new clients are refused and cutover exits 0 at the end.  A
+# status_listen on [::] is IPv6 only, as listeners are: it leaves the
+# same port of IPv4 to a listener.
 
 use strict;
 use warnings;
 
-use Test::More tests => 30;
+use Test::More tests => 32;
+use IO::Socket::IP;
 use Time::HiRes qw(time sleep);
 
 use Cutover::Test;
@@ -111,3 +114,37 @@ ok(time - $t0 >= 1, 'it finished after /ready had turned');
 ok(wait_for(sub { !$cut->alive }, timeout => 5),
     'cutover exits once the request is done');
 is($cut->exit_status, 0, 'it exits 0');
+
+# [::]:P for the endpoint and 127.0.0.1:P for a listener.
+SKIP: {
+	my $probe = IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0,
+	    Listen => 1);
+	skip 'no IPv6 on this machine', 2 unless $probe;
+	close $probe;
+	my $p = free_port();
+	my $cv = start_cutover(conf => <<"EOF");
+[global]
+status_listen = [::]:$p
+
+[listener web]
+bind = 127.0.0.1:$p
+
+[pool blue]
+server = b1 127.0.0.1:${\ $blue->port}
+
+[route all]
+split = blue 100
+EOF
+	is(http_get($p, '/')->{status}, 200,
+	    'a listener on 127.0.0.1 and the endpoint on [::] share a port');
+	my $c = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $p,
+	    Timeout => 5);
+	my $line = '';
+	if ($c) {
+		print $c "GET /live HTTP/1.1\r\nHost: x\r\n" .
+		    "Connection: close\r\n\r\n";
+		$line = <$c> // '';
+	}
+	like($line, qr{^HTTP/1\.1 200 }, 'the endpoint answers over IPv6');
+	$cv->stop;
+}

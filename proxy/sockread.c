@@ -21,8 +21,12 @@
  * each drain below the mark, enables reading again: event_add() on an
  * event already added, which moves its timeout in the timer heap.  That
  * was five calls and a sixth of a proxied request's instructions.  Here
- * the read event is deleted when a read finds the input full, and added
- * again only by the drain that makes room while it is deleted.
+ * the read event is deleted when a read fills the input, and added again
+ * only by the drain that makes room while it is deleted.  That event_add()
+ * also moved the read timeout, which so runs from the last read or drain
+ * of the input: a server's response_timeout must not cut a body it has
+ * sent whole while a slow client takes what the input holds.  A drain
+ * moves it still, save in the read callback, whose read just moved it.
  */
 #include <sys/uio.h>
 
@@ -46,6 +50,9 @@
 static _Thread_local char	sockread_spill[SOCKREAD_MAX - SOCKREAD_DIRECT];
 
 _Thread_local unsigned long	sockread_count;
+
+/* The bufferevent whose read callback runs: its timeout was just moved. */
+static _Thread_local struct bufferevent	*sockread_reading;
 
 static void
 sockread_cb(evutil_socket_t fd, short what, void *arg)
@@ -109,8 +116,14 @@ sockread_cb(evutil_socket_t fd, short what, void *arg)
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
 		sockread_count++;
-		if (readcb != NULL)
+		/* Full: no timeout runs while the input waits for a drain. */
+		if (high != 0 && len + (size_t)n >= high)
+			event_del(&bev->ev_read);
+		if (readcb != NULL) {
+			sockread_reading = bev;
 			readcb(bev, cbarg);
+			sockread_reading = NULL;
+		}
 		return;
 	}
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -124,8 +137,9 @@ fail:
 
 /*
  * The input lost bytes: reading that stopped on a full input starts again
- * once there is room, if it is still enabled.  Cheap when nothing is to
- * be done, as it runs on every change of the input.
+ * once there is room, if it is still enabled, and a read timeout starts
+ * over.  Cheap when nothing is to be done, as it runs on every change of
+ * the input.
  */
 static void
 sockread_drain_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
@@ -134,8 +148,10 @@ sockread_drain_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
 	struct bufferevent	*bev = arg;
 
 	if (info->n_deleted == 0 || !(bev->enabled & EV_READ) ||
-	    evbuffer_get_length(in) >= bev->wm_read.high ||
-	    event_pending(&bev->ev_read, EV_READ, NULL))
+	    evbuffer_get_length(in) >= bev->wm_read.high)
+		return;
+	if (event_pending(&bev->ev_read, EV_READ, NULL) &&
+	    (bev == sockread_reading || !evutil_timerisset(&bev->timeout_read)))
 		return;
 	event_add(&bev->ev_read, evutil_timerisset(&bev->timeout_read) ?
 	    &bev->timeout_read : NULL);

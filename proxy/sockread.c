@@ -20,7 +20,7 @@
  * is kept here too.  libevent's watches every change of the input and, on
  * each drain below the mark, enables reading again: event_add() on an
  * event already added, which moves its timeout in the timer heap.  That
- * was five calls and a sixth of a proxied request's instructions.  Here
+ * was five calls and 7% of a proxied request's instructions.  Here
  * the read event is deleted when a read fills the input, and added again
  * only by the drain that makes room while it is deleted.  That event_add()
  * also moved the read timeout, which so runs from the last read or drain

@@ -44,6 +44,7 @@
 #include "conf.h"
 #include "cutover.h"
 #include "health.h"
+#include "json.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -236,42 +237,6 @@ admin_ok(struct admin_req *req)
 	evbuffer_add(req->out, "ok\n", 3);
 }
 
-/*
- * Appends a JSON string, escaped; null for NULL.  UTF-8 goes out as it
- * is, and a byte that is not part of well-formed UTF-8 as \u00XX: JSON
- * text must be UTF-8, and "caf\u00c3\u00a9" would read as "cafÃ©".
- */
-static void
-admin_json_str(struct evbuffer *b, const char *s)
-{
-	unsigned char	ch;
-	size_t		n;
-
-	if (s == NULL) {
-		evbuffer_add(b, "null", 4);
-		return;
-	}
-	evbuffer_add(b, "\"", 1);
-	for (; *s != '\0'; s += n) {
-		ch = (unsigned char)*s;
-		n = 1;
-		if (ch == '"' || ch == '\\')
-			evbuffer_add_printf(b, "\\%c", ch);
-		else if (ch == '\n')
-			evbuffer_add(b, "\\n", 2);
-		else if (ch == '\t')
-			evbuffer_add(b, "\\t", 2);
-		else if (ch < 0x20 || ch == 0x7f)
-			evbuffer_add_printf(b, "\\u%04x", ch);
-		else if (ch < 0x80 || (n = conf_utf8_len(s)) > 0)
-			evbuffer_add(b, s, n);
-		else {
-			n = 1;
-			evbuffer_add_printf(b, "\\u%04x", ch);
-		}
-	}
-	evbuffer_add(b, "\"", 1);
-}
 
 /* Appends "name": to a JSON object, with a comma unless first. */
 static void
@@ -279,7 +244,7 @@ admin_json_key(struct evbuffer *b, const char *name, int first)
 {
 	if (!first)
 		evbuffer_add(b, ",", 1);
-	admin_json_str(b, name);
+	json_str(b, name);
 	evbuffer_add(b, ":", 1);
 }
 
@@ -352,15 +317,15 @@ admin_show_info(struct admin_req *req)
 	}
 	evbuffer_add(b, "{", 1);
 	admin_json_key(b, "version", 1);
-	admin_json_str(b, PACKAGE_VERSION);
+	json_str(b, PACKAGE_VERSION);
 	evbuffer_add_printf(b, ",\"pid\":%ld,\"uptime\":%ld", (long)getpid(),
 	    uptime);
 	admin_json_key(b, "config", 0);
-	admin_json_str(b, cutover.conf_path);
+	json_str(b, cutover.conf_path);
 	admin_json_key(b, "state_file", 0);
-	admin_json_str(b, conf->state_file);
+	json_str(b, conf->state_file);
 	admin_json_key(b, "admin_socket", 0);
-	admin_json_str(b, admin_path);
+	json_str(b, admin_path);
 	evbuffer_add_printf(b, ",\"listening_sockets\":%u,\"connections\":"
 	    "{\"total\":%u,\"reading\":%u,\"active\":%u,\"idle\":%u},"
 	    "\"accepted\":%llu,\"requests\":%llu,\"shutting_down\":%s,"
@@ -464,33 +429,33 @@ admin_route_json(struct evbuffer *b, const struct route *r)
 
 	evbuffer_add(b, "{", 1);
 	admin_json_key(b, "name", 1);
-	admin_json_str(b, r->name);
+	json_str(b, r->name);
 	admin_json_key(b, "hosts", 0);
 	evbuffer_add(b, "[", 1);
 	for (i = 0; i < r->nhosts; i++) {
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
-		admin_json_str(b, r->hosts[i]);
+		json_str(b, r->hosts[i]);
 	}
 	evbuffer_add(b, "]", 1);
 	admin_json_key(b, "path_prefix", 0);
-	admin_json_str(b, r->path_prefix);
+	json_str(b, r->path_prefix);
 	admin_json_key(b, "listeners", 0);
 	evbuffer_add(b, "[", 1);
 	for (i = 0; i < r->nlisteners; i++) {
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
-		admin_json_str(b, r->listeners[i]->name);
+		json_str(b, r->listeners[i]->name);
 	}
 	evbuffer_add(b, "]", 1);
 	admin_json_key(b, "stable", 0);
-	admin_json_str(b, r->stable->name);
+	json_str(b, r->stable->name);
 	admin_json_key(b, "sticky", 0);
 	evbuffer_add(b, "{", 1);
 	admin_json_key(b, "kind", 1);
-	admin_json_str(b, conf_sticky_name(r->sticky));
+	json_str(b, conf_sticky_name(r->sticky));
 	admin_json_key(b, "name", 0);
-	admin_json_str(b, r->sticky_name);
+	json_str(b, r->sticky_name);
 	evbuffer_add_printf(b, ",\"cookie_set\":%s}",
 	    r->sticky_cookie_set ? "true" : "false");
 	admin_json_key(b, "split", 0);
@@ -498,7 +463,7 @@ admin_route_json(struct evbuffer *b, const struct route *r)
 	for (i = 0; i < r->nsplit; i++) {
 		evbuffer_add(b, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
 		admin_json_key(b, "pool", 1);
-		admin_json_str(b, r->split[i].pool->name);
+		json_str(b, r->split[i].pool->name);
 		evbuffer_add_printf(b, ",\"conf_weight\":%d,\"weight\":%d,"
 		    "\"share\":%.2f}", r->split[i].conf_weight,
 		    r->split[i].weight, route_share(r, i));
@@ -510,14 +475,14 @@ admin_route_json(struct evbuffer *b, const struct route *r)
 		m = &r->matches[i];
 		evbuffer_add(b, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
 		admin_json_key(b, "kind", 1);
-		admin_json_str(b, m->kind == MATCH_COOKIE ? "cookie" :
+		json_str(b, m->kind == MATCH_COOKIE ? "cookie" :
 		    m->kind == MATCH_HEADER ? "header" : "header_present");
 		admin_json_key(b, "name", 0);
-		admin_json_str(b, m->name);
+		json_str(b, m->name);
 		admin_json_key(b, "value", 0);
-		admin_json_str(b, m->value);
+		json_str(b, m->value);
 		admin_json_key(b, "pool", 0);
-		admin_json_str(b, m->pool->name);
+		json_str(b, m->pool->name);
 		evbuffer_add(b, "}", 1);
 	}
 	evbuffer_add(b, "]}", 2);
@@ -591,29 +556,29 @@ admin_pool_json(struct evbuffer *b, const struct pool *p)
 
 	evbuffer_add(b, "{", 1);
 	admin_json_key(b, "name", 1);
-	admin_json_str(b, p->name);
+	json_str(b, p->name);
 	admin_json_key(b, "balance", 0);
-	admin_json_str(b, p->balance == BALANCE_LEAST_CONN ? "least_conn" :
+	json_str(b, p->balance == BALANCE_LEAST_CONN ? "least_conn" :
 	    "roundrobin");
 	admin_json_key(b, "health_path", 0);
-	admin_json_str(b, p->health_path);
+	json_str(b, p->health_path);
 	admin_json_key(b, "servers", 0);
 	evbuffer_add(b, "[", 1);
 	for (i = 0; i < p->nservers; i++) {
 		s = p->servers[i];
 		evbuffer_add(b, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
 		admin_json_key(b, "name", 1);
-		admin_json_str(b, s->name);
+		json_str(b, s->name);
 		admin_json_key(b, "address", 0);
-		admin_json_str(b, s->addr_text);
+		json_str(b, s->addr_text);
 		evbuffer_add_printf(b, ",\"weight\":%d,\"conf_weight\":%d",
 		    s->weight, s->conf_weight);
 		admin_json_key(b, "health", 0);
-		admin_json_str(b, health_state_name(s->health));
+		json_str(b, health_state_name(s->health));
 		admin_json_key(b, "breaker", 0);
-		admin_json_str(b, breaker_state_name(s->breaker));
+		json_str(b, breaker_state_name(s->breaker));
 		admin_json_key(b, "state", 0);
-		admin_json_str(b, conf_admin_name(s->admin));
+		json_str(b, conf_admin_name(s->admin));
 		health_checks(s, &ok, &fail);
 		evbuffer_add_printf(b, ",\"active\":%u,\"requests\":%llu,"
 		    "\"errors\":%llu,\"idle\":%u,\"backup\":%s,\"added\":%s,"
@@ -625,7 +590,7 @@ admin_pool_json(struct evbuffer *b, const struct pool *p)
 		    (unsigned long long)ok, (unsigned long long)fail,
 		    breaker_failure_count(s));
 		admin_json_key(b, "last_check", 0);
-		admin_json_str(b, health_last_result(s));
+		json_str(b, health_last_result(s));
 		evbuffer_add(b, "}", 1);
 	}
 	evbuffer_add(b, "]}", 2);
@@ -683,7 +648,7 @@ admin_metric_sample_json(struct evbuffer *b, char *line)
 	evbuffer_add(b, "{\"name\":", 8);
 	if (*p == '{') {
 		*p++ = '\0';
-		admin_json_str(b, name);
+		json_str(b, name);
 		evbuffer_add(b, ",\"labels\":{", 11);
 		while (*p != '}') {
 			v = p + strcspn(p, "=");
@@ -702,7 +667,7 @@ admin_metric_sample_json(struct evbuffer *b, char *line)
 					*w = *v;
 			}
 			*w = '\0';
-			admin_json_str(b, p + strlen(p) + 2);
+			json_str(b, p + strlen(p) + 2);
 			p = v + 1;
 			if (*p == ',')
 				p++;
@@ -713,7 +678,7 @@ admin_metric_sample_json(struct evbuffer *b, char *line)
 		if (*p != ' ')
 			return (-1);
 		*p = '\0';
-		admin_json_str(b, name);
+		json_str(b, name);
 		p++;
 	}
 	value = p + strspn(p, " ");
@@ -723,7 +688,7 @@ admin_metric_sample_json(struct evbuffer *b, char *line)
 	    strpbrk(value, "0123456789") != NULL && value[0] != '+')
 		evbuffer_add(b, value, strlen(value));
 	else
-		admin_json_str(b, value);
+		json_str(b, value);
 	evbuffer_add(b, "}", 1);
 	return (0);
 }
@@ -767,12 +732,12 @@ admin_show_metrics(struct admin_req *req)
 			line[7 + len] = '\0';
 			evbuffer_add_printf(b, "%s{\"name\":", family++ ?
 			    "]}," : "");
-			admin_json_str(b, line + 7);
+			json_str(b, line + 7);
 			evbuffer_add(b, ",\"type\":", 8);
-			admin_json_str(b, type);
+			json_str(b, type);
 			evbuffer_add(b, ",\"help\":", 8);
 			/* "# HELP name text", for this family. */
-			admin_json_str(b, help != NULL && strncmp(help + 7,
+			json_str(b, help != NULL && strncmp(help + 7,
 			    line + 7, len) == 0 && help[7 + len] == ' ' ?
 			    help + 8 + len : "");
 			evbuffer_add(b, ",\"samples\":[", 12);
@@ -1868,10 +1833,8 @@ admin_prepare(const char *path, struct conf_errors *errs)
 	admin_next_el = admin_listen(evconnlistener_get_base(admin_el), path,
 	    &admin_next_dev, &admin_next_ino);
 	if (admin_next_el == NULL) {
-		errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
-		    sizeof *errs->msgs);
-		errs->msgs[errs->n++] = xasprintf("admin_socket: cannot listen "
-		    "on %s: %s", path, strerror(errno));
+		conf_errors_add(errs, "admin_socket: cannot listen on %s: %s",
+		    path, strerror(errno));
 		return (-1);
 	}
 	admin_next_path = xstrdup(path);

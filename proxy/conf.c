@@ -358,39 +358,19 @@ conf_phrase(const char *fmt, ...)
 	return (conf_phrase_buf);
 }
 
-/*
- * Returns the length of the well-formed UTF-8 sequence at s (RFC 3629:
- * no overlong form, no surrogate, nothing above U+10FFFF), 0 when s does
- * not start one.  Config strings may hold any byte, and JSON text must
- * be UTF-8 (admin.c, status.c).
- */
-size_t
-conf_utf8_len(const char *s)
+void
+conf_errors_add(struct conf_errors *errs, const char *fmt, ...)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	unsigned		 c;
-	size_t			 n, i;
+	va_list	ap;
+	char	*msg;
 
-	if (*p < 0x80)
-		return (1);
-	if (*p >= 0xc2 && *p <= 0xdf)
-		n = 2, c = *p & 0x1f;
-	else if (*p >= 0xe0 && *p <= 0xef)
-		n = 3, c = *p & 0x0f;
-	else if (*p >= 0xf0 && *p <= 0xf4)
-		n = 4, c = *p & 0x07;
-	else
-		return (0);
-	/* A NUL ends the loop too: it is no continuation byte. */
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return (0);
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && c < 0x800) || (c >= 0xd800 && c <= 0xdfff) ||
-	    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return (0);
-	return (n);
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("out of memory");
+	va_end(ap);
+	errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
+	    sizeof *errs->msgs);
+	errs->msgs[errs->n++] = msg;
 }
 
 /* Returns nonzero when s is a section, server or pool name. */

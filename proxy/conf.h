@@ -267,6 +267,9 @@ struct conf	*conf_ref(struct conf *);
 /* Drops a reference; frees the generation at zero. */
 void		 conf_unref(struct conf *);
 /* Frees the messages of errs. */
+/* Appends a message, formatted, to errs (a reload's reasons to refuse). */
+void		 conf_errors_add(struct conf_errors *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 void		 conf_errors_clear(struct conf_errors *);
 
 /* Finds a pool, route, listener or server by name; NULL when absent. */
@@ -302,7 +305,5 @@ const char	*conf_server_at(const char *, const struct sockaddr_storage *ss,
 		    socklen_t, struct server **);
 /* Frees a server made by conf_server(). */
 void		 conf_server_free(struct server *);
-/* Returns the length of the UTF-8 sequence at s, 0 when not well-formed. */
-size_t		 conf_utf8_len(const char *);
 
 #endif

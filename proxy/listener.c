@@ -218,12 +218,9 @@ fail:
 	saved = errno;
 	log_error("listener %s: cannot listen on %s: %s", lc->name, b->text,
 	    strerror(saved));
-	if (errs != NULL) {
-		errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
-		    sizeof *errs->msgs);
-		errs->msgs[errs->n++] = xasprintf("listener %s: cannot listen "
-		    "on %s: %s", lc->name, b->text, strerror(saved));
-	}
+	if (errs != NULL)
+		conf_errors_add(errs, "listener %s: cannot listen on %s: %s",
+		    lc->name, b->text, strerror(saved));
 	if (fd != -1)
 		close(fd);
 	return (-1);

@@ -63,22 +63,6 @@ main_clear_upstreams(struct conf *conf)
 			upstream_server_clear(conf->pools[i]->servers[j]);
 }
 
-/* Appends a message to the errors of a refused reload. */
-static void __attribute__((format(printf, 2, 3)))
-main_reload_error(struct conf_errors *errs, const char *fmt, ...)
-{
-	va_list	ap;
-	char	*msg;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) == -1)
-		fatal("out of memory");
-	va_end(ap);
-	errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
-	    sizeof *errs->msgs);
-	errs->msgs[errs->n++] = msg;
-}
-
 /* Logs every error of a refused reload. */
 static void
 main_reload_refused(const struct conf_errors *errs)
@@ -94,7 +78,7 @@ main_reload_refused(const struct conf_errors *errs)
 static void
 main_reload_shutting_down(struct conf_errors *errs)
 {
-	main_reload_error(errs, "shutting down");
+	conf_errors_add(errs, "shutting down");
 	main_reload_refused(errs);
 }
 
@@ -146,7 +130,7 @@ main_check_log(const char *key, const char *path, struct conf_errors *errs)
 	if (path == NULL || strcmp(path, "-") == 0)
 		return (0);
 	if ((fp = fopen(path, "a")) == NULL) {
-		main_reload_error(errs, "%s %s: %s", key, path,
+		conf_errors_add(errs, "%s %s: %s", key, path,
 		    strerror(errno));
 		return (-1);
 	}

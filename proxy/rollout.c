@@ -57,6 +57,7 @@
 #include "conf.h"
 #include "cutover.h"
 #include "fetch.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "rollout.h"
@@ -201,22 +202,6 @@ rollout_wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Appends a JSON string. */
-static void
-rollout_json_str(struct evbuffer *b, const char *s)
-{
-	evbuffer_add(b, "\"", 1);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			evbuffer_add_printf(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			evbuffer_add_printf(b, "\\u%04x", (unsigned char)*s);
-		else
-			evbuffer_add(b, s, 1);
-	}
-	evbuffer_add(b, "\"", 1);
 }
 
 /*
@@ -427,7 +412,7 @@ rollout_json_weights(struct evbuffer *b, const struct route *r)
 	for (i = 0; i < r->nsplit; i++) {
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
-		rollout_json_str(b, r->split[i].pool->name);
+		json_str(b, r->split[i].pool->name);
 		evbuffer_add_printf(b, ":%d", r->split[i].weight);
 	}
 	evbuffer_add(b, "}", 1);
@@ -452,11 +437,11 @@ rollout_hook(struct rollout *ro, const char *event, const char *text)
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	evbuffer_add_printf(b, "{\"event\":\"%s\",\"route\":", event);
-	rollout_json_str(b, ro->route);
+	json_str(b, ro->route);
 	evbuffer_add_printf(b, ",\"canary\":");
-	rollout_json_str(b, ro->canary);
+	json_str(b, ro->canary);
 	evbuffer_add_printf(b, ",\"stable\":");
-	rollout_json_str(b, ro->rc->route->stable->name);
+	json_str(b, ro->rc->route->stable->name);
 	evbuffer_add_printf(b, ",\"strategy\":\"%s\",\"state\":\"%s\","
 	    "\"step\":%zu,\"steps\":%zu,\"weight\":%.1f,\"weights\":",
 	    ro->rc->blue_green ? "blue-green" : "canary",
@@ -464,7 +449,7 @@ rollout_hook(struct rollout *ro, const char *event, const char *text)
 	    rollout_share(ro));
 	rollout_json_weights(b, ro->rc->route);
 	evbuffer_add_printf(b, ",\"message\":");
-	rollout_json_str(b, text);
+	json_str(b, text);
 	evbuffer_add_printf(b, ",\"time\":\"%s\"}", when);
 	evbuffer_add(b, "", 1);
 	rollout_hook_add(url, xstrdup((const char *)evbuffer_pullup(b, -1)),
@@ -1562,16 +1547,16 @@ rollout_json_one(struct evbuffer *b, const struct rollout *ro)
 	struct tm			 tm;
 
 	evbuffer_add_printf(b, "{\"route\":");
-	rollout_json_str(b, ro->route);
+	json_str(b, ro->route);
 	evbuffer_add_printf(b, ",\"canary\":");
-	rollout_json_str(b, ro->canary);
+	json_str(b, ro->canary);
 	evbuffer_add_printf(b, ",\"stable\":");
-	rollout_json_str(b, rc->route->stable->name);
+	json_str(b, rc->route->stable->name);
 	evbuffer_add_printf(b, ",\"strategy\":\"%s\",\"state\":\"%s\","
 	    "\"awaiting_confirm\":%s,\"reason\":", rc->blue_green ?
 	    "blue-green" : "canary", rollout_state_names[ro->state],
 	    ro->confirm ? "true" : "false");
-	rollout_json_str(b, ro->reason);
+	json_str(b, ro->reason);
 	evbuffer_add_printf(b, ",\"step\":%zu,\"steps\":%zu,"
 	    "\"step_weight\":%d,\"weight\":%.1f,\"weights\":",
 	    ro->state == ROLLOUT_IDLE ? 0 : ro->step + 1, rc->nsteps,
@@ -1601,17 +1586,17 @@ rollout_json_one(struct evbuffer *b, const struct rollout *ro)
 	    "\"requests\":%llu,\"value\":%.4f},\"metrics\":",
 	    ro->avail_window, (unsigned long long)ro->wa.requests,
 	    ro->wa.requests > 0 ? (double)ro->wa.ok / ro->wa.requests : 1.0);
-	rollout_json_str(b, rc->prometheus_url != NULL ? "prometheus" :
+	json_str(b, rc->prometheus_url != NULL ? "prometheus" :
 	    "local");
 	evbuffer_add_printf(b, ",\"rollback_point\":{");
 	for (i = 0; i < ro->npoint; i++) {
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
-		rollout_json_str(b, ro->point_pools[i]);
+		json_str(b, ro->point_pools[i]);
 		evbuffer_add_printf(b, ":%d", ro->point_weights[i]);
 	}
 	evbuffer_add_printf(b, "},\"last_decision\":");
-	rollout_json_str(b, rollout_last_decision(ro));
+	json_str(b, rollout_last_decision(ro));
 	evbuffer_add_printf(b, ",\"decisions\":[");
 	n = ro->ndecisions < ROLLOUT_NDECISIONS ? ro->ndecisions :
 	    ROLLOUT_NDECISIONS;
@@ -1622,9 +1607,9 @@ rollout_json_one(struct evbuffer *b, const struct rollout *ro)
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 		evbuffer_add_printf(b, "%s{\"time\":\"%s\",\"event\":",
 		    i > 0 ? "," : "", when);
-		rollout_json_str(b, d->event);
+		json_str(b, d->event);
 		evbuffer_add_printf(b, ",\"text\":");
-		rollout_json_str(b, d->text);
+		json_str(b, d->text);
 		evbuffer_add(b, "}", 1);
 	}
 	evbuffer_add(b, "]}", 2);

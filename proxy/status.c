@@ -35,6 +35,7 @@
 #include "conf.h"
 #include "cutover.h"
 #include "health.h"
+#include "json.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -135,35 +136,6 @@ status_ready(void)
 	    listener_count() > 0);
 }
 
-/*
- * Appends a JSON string.  Config strings (path_prefix, match values) may
- * hold any byte: UTF-8 goes out as it is, and a byte that is not part of
- * well-formed UTF-8 as \u00XX, since JSON text must be UTF-8 and a
- * strict parser refuses the whole document over one such byte.
- */
-static void
-status_json_str(struct evbuffer *buf, const char *s)
-{
-	const unsigned char	*p;
-	size_t			 n;
-
-	evbuffer_add(buf, "\"", 1);
-	for (p = (const unsigned char *)s; *p != '\0'; p += n) {
-		n = 1;
-		if (*p == '"' || *p == '\\')
-			evbuffer_add_printf(buf, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			evbuffer_add_printf(buf, "\\u%04x", *p);
-		else if (*p < 0x80 || (n = conf_utf8_len((const char *)p)) > 0)
-			evbuffer_add(buf, p, n);
-		else {
-			n = 1;
-			evbuffer_add_printf(buf, "\\u%04x", *p);
-		}
-	}
-	evbuffer_add(buf, "\"", 1);
-}
-
 /* Appends text escaped for HTML. */
 static void
 status_html_str(struct evbuffer *buf, const char *s)
@@ -205,7 +177,7 @@ status_json_info(struct evbuffer *buf)
 	    "\"started\":%lld,\"uptime\":%lld,\"config\":", PACKAGE_VERSION,
 	    (long)getpid(), (long long)cutover.started,
 	    (long long)(time(NULL) - cutover.started));
-	status_json_str(buf, cutover.conf_path != NULL ? cutover.conf_path :
+	json_str(buf, cutover.conf_path != NULL ? cutover.conf_path :
 	    "");
 	evbuffer_add_printf(buf, ",\"ready\":%s,\"shutting_down\":%s,"
 	    "\"connections\":{\"open\":%u,\"reading\":%u,\"active\":%u,"
@@ -224,23 +196,23 @@ status_json_route(struct evbuffer *buf, const struct route *r)
 	size_t			 i;
 
 	evbuffer_add_printf(buf, "{\"name\":");
-	status_json_str(buf, r->name);
+	json_str(buf, r->name);
 	evbuffer_add_printf(buf, ",\"hosts\":[");
 	for (i = 0; i < r->nhosts; i++) {
 		evbuffer_add_printf(buf, "%s", i > 0 ? "," : "");
-		status_json_str(buf, r->hosts[i]);
+		json_str(buf, r->hosts[i]);
 	}
 	evbuffer_add_printf(buf, "],\"path_prefix\":");
-	status_json_str(buf, r->path_prefix != NULL ? r->path_prefix : "/");
+	json_str(buf, r->path_prefix != NULL ? r->path_prefix : "/");
 	evbuffer_add_printf(buf, ",\"stable\":");
-	status_json_str(buf, r->stable != NULL ? r->stable->name : "");
+	json_str(buf, r->stable != NULL ? r->stable->name : "");
 	evbuffer_add_printf(buf, ",\"sticky\":\"%s\",\"sticky_name\":",
 	    conf_sticky_name(r->sticky));
-	status_json_str(buf, r->sticky_name != NULL ? r->sticky_name : "");
+	json_str(buf, r->sticky_name != NULL ? r->sticky_name : "");
 	evbuffer_add_printf(buf, ",\"split\":[");
 	for (i = 0; i < r->nsplit; i++) {
 		evbuffer_add_printf(buf, "%s{\"pool\":", i > 0 ? "," : "");
-		status_json_str(buf, r->split[i].pool->name);
+		json_str(buf, r->split[i].pool->name);
 		evbuffer_add_printf(buf, ",\"configured\":%d,\"weight\":%d,"
 		    "\"configured_share\":%.2f,\"share\":%.2f,\"up\":%s}",
 		    r->split[i].conf_weight, r->split[i].weight,
@@ -252,14 +224,14 @@ status_json_route(struct evbuffer *buf, const struct route *r)
 		m = &r->matches[i];
 		evbuffer_add_printf(buf, "%s{\"kind\":\"%s\",\"name\":",
 		    i > 0 ? "," : "", status_match_name(m->kind));
-		status_json_str(buf, m->name);
+		json_str(buf, m->name);
 		evbuffer_add_printf(buf, ",\"value\":");
 		if (m->value != NULL)
-			status_json_str(buf, m->value);
+			json_str(buf, m->value);
 		else
 			evbuffer_add_printf(buf, "null");
 		evbuffer_add_printf(buf, ",\"pool\":");
-		status_json_str(buf, m->pool->name);
+		json_str(buf, m->pool->name);
 		evbuffer_add_printf(buf, "}");
 	}
 	evbuffer_add_printf(buf, "]}");
@@ -273,7 +245,7 @@ status_json_pool(struct evbuffer *buf, const struct pool *p)
 	size_t			 i;
 
 	evbuffer_add_printf(buf, "{\"name\":");
-	status_json_str(buf, p->name);
+	json_str(buf, p->name);
 	evbuffer_add_printf(buf, ",\"balance\":\"%s\",\"health_checks\":%s,"
 	    "\"up\":%s,\"servers\":[", p->balance == BALANCE_LEAST_CONN ?
 	    "least_conn" : "roundrobin", p->health_path != NULL ? "true" :
@@ -281,9 +253,9 @@ status_json_pool(struct evbuffer *buf, const struct pool *p)
 	for (i = 0; i < p->nservers; i++) {
 		s = p->servers[i];
 		evbuffer_add_printf(buf, "%s{\"name\":", i > 0 ? "," : "");
-		status_json_str(buf, s->name);
+		json_str(buf, s->name);
 		evbuffer_add_printf(buf, ",\"address\":");
-		status_json_str(buf, s->addr_text != NULL ? s->addr_text : "");
+		json_str(buf, s->addr_text != NULL ? s->addr_text : "");
 		evbuffer_add_printf(buf, ",\"weight\":%d,\"configured_weight\":"
 		    "%d,\"backup\":%s,\"admin\":\"%s\",\"health\":\"%s\","
 		    "\"breaker\":\"%s\",\"eligible\":%s,\"active\":%u,"
@@ -1050,10 +1022,8 @@ status_prepare(struct event_base *base, const struct conf *old,
 	    (conf_find_listener_addr(old, sa) != NULL &&
 	    conf_find_listener_addr(conf, sa) == NULL)))
 		return (0);
-	errs->msgs = xreallocarray(errs->msgs, errs->n + 1,
-	    sizeof *errs->msgs);
-	errs->msgs[errs->n++] = xasprintf("status_listen: cannot listen on "
-	    "%s: %s", conf->status_listen, strerror(errno));
+	conf_errors_add(errs, "status_listen: cannot listen on %s: %s",
+	    conf->status_listen, strerror(errno));
 	return (-1);
 }
 

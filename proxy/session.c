@@ -84,6 +84,13 @@
  */
 #define IDLE_REDUCE_MS	20
 
+/*
+ * How long a new connection's client goes unwatched while its first
+ * request waits for the server (session_first_read()): most answers
+ * come sooner, and the connection then never needs a read event.
+ */
+#define WATCH_MS	100
+
 enum session_state {
 	SESSION_READ_HEAD,	/* waiting for a request head */
 	SESSION_CONNECTING,	/* connecting to the server */
@@ -106,6 +113,7 @@ enum timer_kind {
 	TIMER_HEADER,		/* client_header_timeout */
 	TIMER_CONNECT,		/* connect_timeout */
 	TIMER_RESPONSE,		/* response_timeout to the first byte */
+	TIMER_WATCH,		/* its first WATCH_MS, then watch the client */
 	TIMER_LINGER		/* flushing before close */
 };
 
@@ -123,7 +131,8 @@ struct session {
 	struct upstream_conn	*up;		/* borrowed for a request */
 	struct event		*timer;
 	enum timer_kind		 timer_kind;
-	long			 idle_left;	/* keepalive_timeout left, ms */
+	long			 idle_left;	/* keepalive_timeout or
+						   response_timeout left, ms */
 	enum session_state	 state;
 	const char		*listener;	/* interned by listener.c */
 	union session_peer	 peer;
@@ -178,6 +187,7 @@ struct session {
 	unsigned		 close_after:1;		/* shutdown: close when done */
 	unsigned		 tls:1;			/* the client speaks TLS */
 	unsigned		 forwarded:1;	/* its listener's forwarded_headers */
+	unsigned		 read_later:1;	/* read event not added yet */
 };
 
 /*
@@ -200,6 +210,8 @@ struct session_idle {
 
 /* The calling worker's sessions; TAILQ_INIT'ed by its first one. */
 static _Thread_local TAILQ_HEAD(session_list, session) sessions;
+/* The session session_first_read() reads; NULL once it is freed. */
+static _Thread_local struct session	*session_first;
 /* ... and its reduced ones, the same way. */
 static _Thread_local TAILQ_HEAD(session_idle_list, session_idle)
     idle_sessions;
@@ -318,6 +330,7 @@ static int	session_error(struct session *, int, const char *);
 static int	session_up_gone(struct session *);
 static void	session_access_log(struct session *);
 static int	session_abort(struct session *, const char *);
+static void	session_read_on(struct session *);
 static int	session_check_first_chunk(struct session *);
 static void	session_close(struct session *, const char *);
 static void	session_cut_short(struct session *);
@@ -388,14 +401,26 @@ session_set_state(struct session *s, enum session_state st)
 		    session_state_name(s->state), session_state_name(st));
 	session_recount(s, st, s->timer_kind);
 	s->state = st;
+	/* Waits for the client: its read event is needed now. */
+	if (st == SESSION_READ_HEAD || st == SESSION_TUNNEL)
+		session_read_on(s);
 }
 
-/* Arms the session's one timer for ms milliseconds with a meaning. */
+/*
+ * Arms the session's one timer for ms milliseconds with a meaning.  A
+ * response_timeout of a client not watched yet (session_first_read())
+ * stops after WATCH_MS to watch it.
+ */
 static void
 session_timer(struct session *s, enum timer_kind kind, long ms)
 {
 	struct timeval	tv;
 
+	if (kind == TIMER_RESPONSE && s->read_later && ms > WATCH_MS) {
+		s->idle_left = ms - WATCH_MS;
+		kind = TIMER_WATCH;
+		ms = WATCH_MS;
+	}
 	session_recount(s, s->state, kind);
 	s->timer_kind = kind;
 	if (kind == TIMER_NONE) {
@@ -635,7 +660,11 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 	    session_client_write_cb, session_client_event_cb, s);
 	/* bufferevent_socket_new() enables EV_WRITE: flushes do that job. */
 	bufferevent_disable(s->cbev, EV_WRITE);
-	bufferevent_enable(s->cbev, EV_READ);
+	/* A new plain connection is read first (session_first_read()). */
+	if (!s->tls && tk == TIMER_HEADER)
+		s->read_later = 1;
+	else
+		bufferevent_enable(s->cbev, EV_READ);
 	session_client_timeouts(s, 0);
 	s->state = SESSION_READ_HEAD;
 	s->timer_kind = tk;
@@ -656,15 +685,57 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 	return (s);
 }
 
+/*
+ * Adds the client's read event that a new connection went without so
+ * far (session_first_read()).
+ */
+static void
+session_read_on(struct session *s)
+{
+	if (!s->read_later)
+		return;
+	s->read_later = 0;
+	bufferevent_enable(s->cbev, EV_READ);
+}
+
+/*
+ * A plain connection just accepted is read at once: its request is
+ * usually there already.  When that brought a whole request without a
+ * body, the read event is added only once the session waits for the
+ * client again, for its next request or in a tunnel
+ * (session_set_state()), so that a connection that ends after one answer
+ * costs no epoll_ctl() pair: the kernel forgets the socket at its close
+ * without being told.  HAProxy reads its new connections so too.  For
+ * the first WATCH_MS of the wait for the server the client is not
+ * watched (TIMER_WATCH); a client that reset its connection meanwhile
+ * is noticed then or at the answer's write.
+ */
+static void
+session_first_read(struct session *s)
+{
+	session_first = s;
+	sockread_now(s->cbev);
+	if (session_first == NULL)
+		return;		/* closed */
+	session_first = NULL;
+	if (s->state == SESSION_READ_HEAD || s->req_body != BODY_NONE)
+		session_read_on(s);
+}
+
 void
 session_new(struct event_base *base, int fd, const struct sockaddr *sa,
     int salen, const char *listener)
 {
-	if (session_start(base, fd, sa, salen, listener, NULL, TIMER_HEADER,
-	    worker_self->conf->client_header_timeout) == NULL) {
+	struct session	*s;
+
+	if ((s = session_start(base, fd, sa, salen, listener, NULL,
+	    TIMER_HEADER, worker_self->conf->client_header_timeout)) == NULL) {
 		close(fd);
 		session_gone();
+		return;
 	}
+	if (s->read_later)
+		session_first_read(s);
 }
 
 static void
@@ -801,6 +872,8 @@ session_cut_short(struct session *s)
 static void
 session_free(struct session *s)
 {
+	if (s == session_first)
+		session_first = NULL;
 	event_free(s->timer);
 	tls_free(s->cbev);
 	TAILQ_REMOVE(&sessions, s, entry);
@@ -2223,7 +2296,8 @@ session_pump_response(struct session *s)
 	if (!s->resp_started && evbuffer_get_length(uin) > 0) {
 		s->resp_started = 1;
 		s->t_first_byte = cutover_now_us();
-		if (s->timer_kind == TIMER_RESPONSE)
+		if (s->timer_kind == TIMER_RESPONSE ||
+		    s->timer_kind == TIMER_WATCH)
 			session_timer(s, TIMER_NONE, 0);
 	}
 	while (!s->resp_head_done) {
@@ -2564,6 +2638,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case TIMER_CONNECT:
 		if (session_retry(s, 504, "connect_timeout") != -1)
 			session_flush_all(s);
+		break;
+	case TIMER_WATCH:
+		session_read_on(s);
+		session_timer(s, TIMER_RESPONSE, s->idle_left);
 		break;
 	case TIMER_RESPONSE:
 		s->outcome = METRICS_TIMEOUT;

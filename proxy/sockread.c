@@ -158,6 +158,12 @@ sockread_drain_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
 }
 
 void
+sockread_now(struct bufferevent *bev)
+{
+	sockread_cb(bufferevent_getfd(bev), EV_READ, bev);
+}
+
+void
 sockread_install(struct bufferevent *bev, size_t high)
 {
 	evutil_socket_t	fd = bufferevent_getfd(bev);

@@ -15,5 +15,10 @@ extern _Thread_local unsigned long	sockread_count;
  * event is not added.  See sockread.c.
  */
 void	sockread_install(struct bufferevent *, size_t);
+/*
+ * Reads bev's socket once, now, as its read event would, whether that
+ * event is added or not; the callbacks run as for that event.
+ */
+void	sockread_now(struct bufferevent *);
 
 #endif

@@ -8,11 +8,15 @@
  * itself from /status.json.  The page is rendered on the server too, so it
  * reads fine without JavaScript.
  *
- * It runs on libevent's evhttp rather than on the session code: it is not
- * the data path, it must keep answering while the listeners are closed
- * for shutdown, and evhttp's limits and timeouts are enough for it.
+ * It has a small server of its own, apart from the sessions: it is not
+ * the data path and must keep answering while the listeners are closed
+ * for shutdown.  Requests are parsed by the data path's parser; at most
+ * STATUS_MAX_CONNS connections are open at once and each has
+ * STATUS_TIMEOUT for a whole request head, so that slow or many clients
+ * cannot take the descriptors the proxy needs.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -20,13 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
 #include "config.h"
@@ -35,6 +39,7 @@
 #include "conf.h"
 #include "cutover.h"
 #include "health.h"
+#include "http_parse.h"
 #include "json.h"
 #include "listener.h"
 #include "log.h"
@@ -46,18 +51,23 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-#define STATUS_TIMEOUT		10	/* seconds a client may idle */
+#define STATUS_TIMEOUT		10	/* seconds for a head, or a write */
 #define STATUS_MAX_HEADERS	16384
+#define STATUS_MAX_CONNS	64	/* then accepting waits */
 #define STATUS_COLORS		8	/* pool colours of the page */
 
 /* A page of the endpoint: fills buf, sets the type, returns the status. */
 typedef int (*status_page_cb)(struct evbuffer *, const char **);
 
+struct status_conn;
+
 /* The endpoint; owned by this module. */
 struct status {
-	struct evhttp		*http;
-	struct evconnlistener	*lev;		/* owned by http */
+	struct event_base	*base;
+	struct evconnlistener	*lev;
 	struct event		*backoff;	/* accept failed: wait */
+	TAILQ_HEAD(, status_conn) conns;
+	unsigned		 nconns;
 	char			*addr;		/* status_listen as written */
 	struct sockaddr_storage	 ss;		/* ... and resolved */
 	socklen_t		 sslen;
@@ -829,57 +839,254 @@ status_reason(int code)
 	return ("Error");
 }
 
-/* Answers one request of the endpoint. */
-static void
-status_request_cb_locked(struct evhttp_request *req, void *arg)
-{
-	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	enum evhttp_cmd_type	 method = evhttp_request_get_command(req);
-	const char		*path = NULL, *type = "text/plain";
-	struct evbuffer		*buf;
-	char			 len[32];
-	size_t			 i;
-	int			 code = 404;
+/*
+ * One connection of the endpoint.  Its requests are parsed by the data
+ * path's parser and answered one at a time: a request head must be whole
+ * within STATUS_TIMEOUT of the connection or of the last answer, and an
+ * answer must leave within STATUS_TIMEOUT of its last progress.  A body
+ * sent with a request is not read: the answer closes the connection.
+ */
+struct status_conn {
+	TAILQ_ENTRY(status_conn) entry;
+	struct status		*st;
+	struct bufferevent	*bev;
+	struct event		*deadline;	/* the head is late */
+	struct http_msg		 msg;
+	unsigned		 closing:1;	/* close once the output is out */
+};
 
-	if ((buf = evbuffer_new()) == NULL) {
-		evhttp_send_error(req, 500, NULL);
+/* Closes a connection; the listener takes more once below the limit. */
+static void
+status_conn_free(struct status_conn *c)
+{
+	struct status	*st = c->st;
+
+	TAILQ_REMOVE(&st->conns, c, entry);
+	bufferevent_free(c->bev);
+	event_free(c->deadline);
+	free(c);
+	if (st->nconns-- == STATUS_MAX_CONNS &&
+	    !event_pending(st->backoff, EV_TIMEOUT, NULL))
+		evconnlistener_enable(st->lev);
+}
+
+/* Waits for the next request head, STATUS_TIMEOUT at most. */
+static void
+status_conn_wait(struct status_conn *c)
+{
+	static const struct timeval	tv = { STATUS_TIMEOUT, 0 };
+
+	http_msg_init(&c->msg, 1);
+	evtimer_add(c->deadline, &tv);
+}
+
+/* Returns the path of a request target, without query: "" for none. */
+static const char *
+status_path(const char *t, size_t len, char *buf, size_t size)
+{
+	const char	*end = t + len, *p;
+	size_t		 n;
+
+	if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+		t += 7;
+	else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+		t += 8;
+	else if (len == 0 || t[0] != '/')
+		t = end;
+	/* Absolute form: the path follows the authority. */
+	if (t != end && t[0] != '/' && ((p = memchr(t, '/', end - t)) != NULL))
+		t = p;
+	else if (t != end && t[0] != '/')
+		t = end;
+	for (p = t; p < end && *p != '?' && *p != '#'; p++)
+		;
+	n = p - t;
+	if (n >= size)
+		n = 0;
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	return (buf);
+}
+
+/* Queues an answer: status, type and body, then keep-alive or close. */
+static void
+status_conn_answer(struct status_conn *c, int code, const char *type,
+    struct evbuffer *body, int head_only, int allow)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 date[64];
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
+	    "Content-Type: %s\r\nCache-Control: no-store\r\n"
+	    "Content-Length: %zu\r\n%s%s\r\n", code, status_reason(code), date,
+	    type, evbuffer_get_length(body),
+	    allow ? "Allow: GET, HEAD\r\n" : "",
+	    c->closing ? "Connection: close\r\n" : "");
+	if (head_only)
+		evbuffer_drain(body, evbuffer_get_length(body));
+	else
+		evbuffer_add_buffer(out, body);
+}
+
+/* Answers the request whose head c->msg holds, in buf. */
+static void
+status_conn_request(struct status_conn *c, const char *buf)
+{
+	const struct http_msg	*m = &c->msg;
+	const char		*type = "text/plain", *path;
+	struct evbuffer		*body;
+	char			 pbuf[64];
+	size_t			 i, n = sizeof status_pages / sizeof status_pages[0];
+	int			 code = 404, allow = 0;
+
+	if ((m->flags & HTTP_F_CHUNKED) || ((m->flags & HTTP_F_HAS_CL) &&
+	    m->content_length > 0) || (m->flags & HTTP_F_CONN_CLOSE) ||
+	    (m->version_minor == 0 && !(m->flags & HTTP_F_CONN_KEEPALIVE)))
+		c->closing = 1;
+	if ((body = evbuffer_new()) == NULL) {
+		c->closing = 1;
 		return;
 	}
-	if (uri != NULL)
-		path = evhttp_uri_get_path(uri);
-	for (i = 0; path != NULL &&
-	    i < sizeof status_pages / sizeof status_pages[0]; i++) {
+	path = status_path(buf + m->target_off, m->target_len, pbuf,
+	    sizeof pbuf);
+	for (i = 0; i < n; i++) {
 		if (strcmp(path, status_pages[i].path) == 0)
 			break;
 	}
-	if (path == NULL || i == sizeof status_pages / sizeof status_pages[0])
-		evbuffer_add_printf(buf, "not found\n");
-	else if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+	if (i == n)
+		evbuffer_add_printf(body, "not found\n");
+	else if (m->method != HTTP_GET && m->method != HTTP_HEAD) {
 		code = 405;
-		evhttp_add_header(out, "Allow", "GET, HEAD");
-		evbuffer_add_printf(buf, "method not allowed\n");
+		allow = 1;
+		evbuffer_add_printf(body, "method not allowed\n");
 	} else
-		code = status_pages[i].fn(buf, &type);
-	evhttp_add_header(out, "Content-Type", type);
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	if (method == EVHTTP_REQ_HEAD) {
-		/* evhttp 2.1 would send the body of a HEAD answer. */
-		snprintf(len, sizeof len, "%zu", evbuffer_get_length(buf));
-		evhttp_add_header(out, "Content-Length", len);
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-	}
-	evhttp_send_reply(req, code, status_reason(code), buf);
-	evbuffer_free(buf);
+		code = status_pages[i].fn(body, &type);
+	status_conn_answer(c, code, type, body, m->method == HTTP_HEAD, allow);
+	evbuffer_free(body);
 }
 
-/* The main thread's callbacks run under the worker lock (worker.c). */
+/*
+ * Answers the requests that have arrived whole, one after another while
+ * the answers leave; ends with the connection freed (-1) or waiting.
+ */
+static int
+status_conn_serve(struct status_conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct evbuffer		*body;
+	struct http_limits	 lim = { STATUS_MAX_HEADERS, STATUS_MAX_HEADERS };
+	enum http_parse_result	 r;
+	const char		*buf;
+	size_t			 len;
+
+	while (!c->closing && evbuffer_get_length(out) == 0 &&
+	    (len = evbuffer_get_length(in)) > 0) {
+		if (len > STATUS_MAX_HEADERS + 1)
+			len = STATUS_MAX_HEADERS + 1;
+		buf = (const char *)evbuffer_pullup(in, len);
+		r = http_parse_head(&c->msg, buf, len, &lim);
+		if (r == HTTP_PARSE_AGAIN)
+			break;
+		if (r == HTTP_PARSE_ERROR) {
+			c->closing = 1;
+			if ((body = evbuffer_new()) == NULL)
+				break;
+			evbuffer_add_printf(body, "%s\n", c->msg.error);
+			status_conn_answer(c, c->msg.error_status,
+			    "text/plain", body, 0, 0);
+			evbuffer_free(body);
+			break;
+		}
+		status_conn_request(c, buf);
+		evbuffer_drain(in, c->msg.head_len);
+		status_conn_wait(c);
+	}
+	if (c->closing) {
+		bufferevent_disable(c->bev, EV_READ);
+		if (evbuffer_get_length(out) == 0) {
+			status_conn_free(c);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Bytes came, or the output left: the main thread runs under the lock. */
 static void
-status_request_cb(struct evhttp_request *req, void *arg)
+status_conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	worker_lock();
-	status_request_cb_locked(req, arg);
+	(void)status_conn_serve(arg);
 	worker_unlock();
+}
+
+static void
+status_conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct status_conn	*c = arg;
+
+	/* A client may half-close once its requests are out. */
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+	    !(what & BEV_EVENT_ERROR)) {
+		c->closing = 1;
+		status_conn_read_cb(bev, c);
+		return;
+	}
+	status_conn_free(c);
+}
+
+static void
+status_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct status_conn	*c = arg;
+
+	log_debug("status_listen %s: no whole request within %d s: closed",
+	    c->st->addr, STATUS_TIMEOUT);
+	status_conn_free(c);
+}
+
+/* A client connected; at STATUS_MAX_CONNS the listener waits for one to go. */
+static void
+status_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	static const struct timeval	 tv = { STATUS_TIMEOUT, 0 };
+	struct status			*st = arg;
+	struct status_conn		*c;
+
+	c = xcalloc(1, sizeof *c);
+	c->st = st;
+	if ((c->bev = bufferevent_socket_new(st->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+	    (c->deadline = evtimer_new(st->base, status_conn_deadline_cb,
+	    c)) == NULL) {
+		log_error("status_listen %s: cannot set up a connection",
+		    st->addr);
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&st->conns, c, entry);
+	if (++st->nconns == STATUS_MAX_CONNS) {
+		log_warn("status_listen %s: %d connections open, accepting "
+		    "more once one closes", st->addr, STATUS_MAX_CONNS);
+		evconnlistener_disable(lev);
+	}
+	/* Pipelined requests wait in the input up to two heads' worth. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 * STATUS_MAX_HEADERS);
+	bufferevent_setcb(c->bev, status_conn_read_cb, status_conn_read_cb,
+	    status_conn_event_cb, c);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	status_conn_wait(c);
 }
 
 /*
@@ -891,19 +1098,9 @@ status_request_cb(struct evhttp_request *req, void *arg)
 static void
 status_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct status	*st;
+	struct status	*st = arg;
 	int		 saved = errno;
 
-	/*
-	 * arg is evhttp's, not ours: the endpoint is the one open, or the
-	 * one a reload in progress opened (status_prepare()).
-	 */
-	if (status != NULL && status->lev == lev)
-		st = status;
-	else if (status_next != NULL && status_next->lev == lev)
-		st = status_next;
-	else
-		return;
 	log_error("status_listen %s: accept: %s", st->addr, strerror(saved));
 	listener_rest(lev, st->backoff, saved);
 }
@@ -916,60 +1113,44 @@ static struct status *
 status_open(struct event_base *base, const char *addr,
     const struct sockaddr_storage *ss, socklen_t sslen)
 {
-	struct evconnlistener	*lev = NULL;
-	struct evhttp		*http = NULL;
-	struct status		*st;
-	int			 saved;
+	struct status	*st;
+	int		 saved;
 
-	if ((http = evhttp_new(base)) == NULL)
-		goto fail;
+	st = xcalloc(1, sizeof *st);
+	TAILQ_INIT(&st->conns);
+	st->base = base;
 	/* IPv6 only, as the listeners: [::] leaves IPv4 to them. */
-	lev = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE |
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	st->lev = evconnlistener_new_bind(base, status_accept_cb, st,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 	    (ss->ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0), 64,
 	    (const struct sockaddr *)ss, sslen);
-	if (lev == NULL)
-		goto fail;
-	if (evhttp_bind_listener(http, lev) == NULL) {
-		evconnlistener_free(lev);
-		goto fail;
+	if (st->lev == NULL) {
+		/* status_prepare() tells EADDRINUSE apart. */
+		saved = errno;
+		log_error("status_listen %s: %s", addr, strerror(saved));
+		free(st);
+		errno = saved;
+		return (NULL);
 	}
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_timeout(http, STATUS_TIMEOUT);
-	evhttp_set_max_headers_size(http, STATUS_MAX_HEADERS);
-	evhttp_set_max_body_size(http, STATUS_MAX_HEADERS);
-	evhttp_set_gencb(http, status_request_cb, NULL);
-	st = xcalloc(1, sizeof *st);
-	st->http = http;
-	st->lev = lev;
-	st->backoff = listener_rest_timer(base, lev);
-	evconnlistener_set_error_cb(lev, status_accept_error_cb);
+	st->backoff = listener_rest_timer(base, st->lev);
+	evconnlistener_set_error_cb(st->lev, status_accept_error_cb);
 	st->addr = xstrdup(addr);
 	memcpy(&st->ss, ss, sslen);
 	st->sslen = sslen;
 	log_info("status endpoint on http://%s/status", addr);
 	return (st);
-fail:
-	/* status_prepare() tells EADDRINUSE apart. */
-	saved = errno;
-	log_error("status_listen %s: %s", addr, strerror(saved));
-	if (http != NULL)
-		evhttp_free(http);
-	errno = saved;
-	return (NULL);
 }
 
-/* Closes an endpoint. */
+/* Closes an endpoint and its connections. */
 static void
 status_close(struct status *st)
 {
 	if (st == NULL)
 		return;
+	while (!TAILQ_EMPTY(&st->conns))
+		status_conn_free(TAILQ_FIRST(&st->conns));
 	event_free(st->backoff);
-	evhttp_free(st->http);
+	evconnlistener_free(st->lev);
 	free(st->addr);
 	free(st);
 }

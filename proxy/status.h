@@ -1,6 +1,6 @@
 /*
  * The status endpoint on status_listen: /live, /ready, /metrics, /status
- * (an HTML page) and /status.json, served by evhttp on the event loop.
+ * (an HTML page) and /status.json, served on the main event loop.
  */
 #ifndef STATUS_H
 #define STATUS_H

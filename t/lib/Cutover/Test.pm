@@ -30,7 +30,7 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(free_port tmpdir start_backend write_conf start_cutover
     run_cutover http_request http_get http_post http_client run_parallel
     pattern pattern_sha1 wait_for openssl test_lib preload_env
-    read_until_close);
+    read_until_close read_closed);
 
 our $TIMEOUT = $ENV{CUTOVER_TEST_TIMEOUT} // 600;
 
@@ -117,14 +117,22 @@ sub preload_env {
 # read_until_close(SOCKET, SECONDS) -> what SOCKET receives until it is
 # closed, or until SECONDS have passed.
 sub read_until_close {
+	return (read_closed(@_))[0];
+}
+
+# read_closed(SOCKET, SECONDS) -> (bytes, closed): the same, and whether
+# the peer closed.
+sub read_closed {
 	my ($s, $timeout) = @_;
-	my $got = '';
+	my ($got, $closed) = ('', 0);
 	my $sel = IO::Select->new($s);
 	my $end = time + $timeout;
 	while (time < $end && $sel->can_read($end - time)) {
-		sysread($s, $got, 4096, length $got) or last;
+		next if sysread($s, $got, 65536, length $got);
+		$closed = 1;
+		last;
 	}
-	return $got;
+	return ($got, $closed);
 }
 
 # openssl(ARGS): runs the openssl command quietly; dies with its output
@@ -1531,12 +1539,13 @@ SHA-1 of the first LEN pattern bytes, as C<echo=count> reports it.
 Calls CODE until it returns true; that value, or undef on timeout.
 
 =item openssl(ARGS), test_lib(NAME) -> PATH, preload_env(PATH) -> ENV,
-read_until_close(SOCKET, SECONDS) -> BYTES
+read_until_close(SOCKET, SECONDS) -> BYTES,
+read_closed(SOCKET, SECONDS) -> (BYTES, CLOSED)
 
 Runs openssl quietly (dies on failure); the path of a library make check
 builds for LD_PRELOAD (dies when missing); the C<env> of start_cutover()
 that preloads it under the sanitizers too; what a socket receives until
-it closes.
+it closes (and whether it did).
 
 =back
 

@@ -226,6 +226,8 @@ static const struct conf_key conf_global_keys[] = {
 	{ "access_log", CONF_T_FN, 0, 0, 0, 0, conf_global_access_log },
 	{ "access_log_format", CONF_T_FN, 0, 0, 0, 0,
 	    conf_global_access_log_format },
+	{ "access_log_buffer", CONF_T_SIZE, G(access_log_buffer), 0,
+	    16 * 1024 * 1024, 0, NULL },
 	{ "error_log", CONF_T_FN, 0, 0, 0, 0, conf_global_error_log },
 	{ "log_level", CONF_T_FN, 0, 0, 0, 0, conf_global_log_level },
 	{ "client_header_timeout", CONF_T_DURATION, G(client_header_timeout),
@@ -904,6 +906,9 @@ conf_set(struct conf_parse *p, const struct conf_key *k, const char *value)
 			conf_key_error(p, k->name, "%s \"%s\"", errstr, value);
 		else if (bytes < (uint64_t)k->min)
 			conf_key_error(p, k->name, "must not be 0");
+		else if (k->max > 0 && bytes > (uint64_t)k->max)
+			conf_key_error(p, k->name, "%s is more than %ld bytes",
+			    value, k->max);
 		else if (k->type == CONF_T_SIZE64)
 			*(uint64_t *)field = bytes;
 		else if (bytes > SIZE_MAX)
@@ -1877,6 +1882,7 @@ conf_new(const char *path)
 	c->client_body_timeout = 60 * 1000;
 	c->keepalive_timeout = 60 * 1000;
 	c->max_header_size = 16 * 1024;
+	c->access_log_buffer = 64 * 1024;
 	c->max_uri_size = 8 * 1024;
 	c->max_body_size = 0;
 	c->shutdown_grace = 30 * 1000;

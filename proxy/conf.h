@@ -233,6 +233,7 @@ struct conf {
 	int			 max_connections;
 	char			*access_log;	/* NULL when off */
 	int			 access_log_json;
+	size_t			 access_log_buffer;	/* per thread; 0: none */
 	char			*error_log;	/* NULL: stderr */
 	int			 log_level;
 	long			 client_header_timeout;

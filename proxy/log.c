@@ -1,8 +1,15 @@
 /*
  * The error log and the access log.  Lines of the error log carry a
  * timestamp and a level; the access log gets whole lines formatted by
- * the session.  Both are plain stdio streams written line-buffered so a
- * line is never split between two writes of different threads.
+ * the session.  Both are plain stdio streams, written under one lock so
+ * that a line is never split between two writes of different threads.
+ *
+ * An error line is written at once.  Access lines gather in a buffer of
+ * each thread, of access_log_buffer bytes, written whole when the next
+ * line would not fit and by the session's flush timer (about a second
+ * after the first line that went into it): a write() per request would
+ * cost a proxied request a fifth more system calls.  Lines never
+ * straddle two writes, so those of different threads do not mix.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +25,9 @@ static FILE		*log_fp;
 static char		*log_path;
 static enum log_level	 log_level = LOG_LEVEL_INFO;
 static FILE		*access_fp;
+static size_t		 access_cap;	/* access_log_buffer; atomic */
+static _Thread_local char	*access_buf;
+static _Thread_local size_t	 access_len, access_buf_cap;
 static pthread_mutex_t	 log_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *log_names[] = { "error", "warn", "info", "debug" };
@@ -133,6 +143,8 @@ access_log_open(const char *path, int json)
 	FILE	*fp;
 
 	(void)json;
+	/* This thread's lines belong to the file they were logged for. */
+	access_log_flush();
 	if (path == NULL || strcmp(path, "off") == 0)
 		fp = NULL;
 	else if (strcmp(path, "-") == 0)
@@ -155,20 +167,74 @@ access_log_enabled(void)
 }
 
 void
-access_log_write(const char *line, size_t len)
+access_log_buffer(size_t cap)
+{
+	__atomic_store_n(&access_cap, cap, __ATOMIC_RELAXED);
+}
+
+/* Writes bytes to the access log, if one is open. */
+static void
+access_log_put(const char *buf, size_t len, int newline)
 {
 	pthread_mutex_lock(&log_mtx);
 	if (access_fp != NULL) {
-		fwrite(line, 1, len, access_fp);
-		fputc('\n', access_fp);
+		fwrite(buf, 1, len, access_fp);
+		if (newline)
+			fputc('\n', access_fp);
 		fflush(access_fp);
 	}
 	pthread_mutex_unlock(&log_mtx);
 }
 
+int
+access_log_write(const char *line, size_t len)
+{
+	size_t	cap = __atomic_load_n(&access_cap, __ATOMIC_RELAXED);
+	int	first;
+
+	if (cap != access_buf_cap) {
+		/* access_log_buffer changed (a reload). */
+		access_log_thread_end();
+		access_buf_cap = cap;
+	}
+	if (access_buf == NULL && cap > 0)
+		access_buf = malloc(cap);
+	if (access_buf == NULL || len + 1 > cap) {
+		access_log_flush();
+		access_log_put(line, len, 1);
+		return (0);
+	}
+	if (access_len + len + 1 > cap)
+		access_log_flush();
+	first = access_len == 0;
+	memcpy(access_buf + access_len, line, len);
+	access_buf[access_len + len] = '\n';
+	access_len += len + 1;
+	return (first);
+}
+
+void
+access_log_flush(void)
+{
+	if (access_len == 0)
+		return;
+	access_log_put(access_buf, access_len, 0);
+	access_len = 0;
+}
+
+void
+access_log_thread_end(void)
+{
+	access_log_flush();
+	free(access_buf);
+	access_buf = NULL;
+	access_buf_cap = 0;
+}
+
 void
 log_close(void)
 {
+	access_log_thread_end();
 	access_log_open(NULL, 0);
 	if (log_fp != NULL && log_fp != stderr)
 		fclose(log_fp);

@@ -35,8 +35,18 @@ void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 int	 access_log_open(const char *, int json);
 /* Returns nonzero when an access log is open. */
 int	 access_log_enabled(void);
-/* Writes one access log line (already formatted, without newline). */
-void	 access_log_write(const char *, size_t);
+/* Sets access_log_buffer: bytes of each thread's buffer, 0 for none. */
+void	 access_log_buffer(size_t);
+/*
+ * Writes one access log line (already formatted, without newline)
+ * through the calling thread's buffer; returns 1 when the line went into
+ * an empty buffer: the caller then has access_log_flush() run soon.
+ */
+int	 access_log_write(const char *, size_t);
+/* Writes what the calling thread's buffer holds. */
+void	 access_log_flush(void);
+/* The same, and frees the buffer: before the thread ends. */
+void	 access_log_thread_end(void);
 /* Closes the access and error logs. */
 void	 log_close(void);
 

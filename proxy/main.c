@@ -198,6 +198,7 @@ main_reload_apply(struct conf *conf, struct conf_errors *errs)
 	if (log_open(conf->error_log, conf->log_level) == -1)
 		log_error("error_log %s: %s", conf->error_log,
 		    strerror(errno));
+	access_log_buffer(conf->access_log_buffer);
 	if (access_log_open(conf->access_log, conf->access_log_json) == -1)
 		log_error("access_log %s: %s", conf->access_log,
 		    strerror(errno));
@@ -435,6 +436,7 @@ main(int argc, char **argv)
 		    cutover.conf->error_log, strerror(errno));
 		return (1);
 	}
+	access_log_buffer(cutover.conf->access_log_buffer);
 	if (access_log_open(cutover.conf->access_log,
 	    cutover.conf->access_log_json) == -1)
 		fatal("access_log %s: %s", cutover.conf->access_log,

@@ -240,6 +240,13 @@ static _Thread_local unsigned		 msg_ncache;
 static _Thread_local unsigned		 msg_low;	/* fewest since a trim */
 static _Thread_local struct event	*msg_trim_ev;	/* NULL: not armed */
 
+/* How soon a line in the access log's buffer is written (log.c). */
+#define ACCESS_FLUSH_MS	1000
+static const struct timeval access_flush_tv = {
+	ACCESS_FLUSH_MS / 1000, ACCESS_FLUSH_MS % 1000 * 1000
+};
+static _Thread_local struct event	*access_flush_ev;
+
 const unsigned *
 session_cached_heads(void)
 {
@@ -1254,6 +1261,24 @@ session_catf(char *buf, size_t size, size_t off, const char *fmt, ...)
 #define JSON_TARGET	4096
 #define JSON_HEADER	1024
 
+static void
+session_access_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	access_log_flush();
+}
+
+/* Has the calling worker's access log buffer written in ACCESS_FLUSH_MS. */
+static void
+session_access_flush_soon(void)
+{
+	if (access_flush_ev == NULL && (access_flush_ev = evtimer_new(
+	    worker_self->base, session_access_flush_cb, NULL)) == NULL) {
+		access_log_flush();
+		return;
+	}
+	evtimer_add(access_flush_ev, &access_flush_tv);
+}
+
 /* Counts the request that just ended and writes its access log line. */
 static void
 session_access_log(struct session *s)
@@ -1326,7 +1351,8 @@ session_access_log(struct session *s)
 	}
 	if (off >= sizeof line)
 		off = sizeof line - 1;
-	access_log_write(line, off);
+	if (access_log_write(line, off))
+		session_access_flush_soon();
 }
 
 static const char *
@@ -2709,6 +2735,11 @@ session_close_all(void)
 	if (msg_trim_ev != NULL) {
 		event_free(msg_trim_ev);
 		msg_trim_ev = NULL;
+	}
+	access_log_thread_end();
+	if (access_flush_ev != NULL) {
+		event_free(access_flush_ev);
+		access_flush_ev = NULL;
 	}
 }
 

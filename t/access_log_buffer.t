@@ -1,0 +1,99 @@
+#!/usr/bin/perl
+# The access log's buffer: a line reaches the file about a second after
+# its request while cutover runs, at once with access_log_buffer = 0;
+# thousands of requests over two workers through a small buffer give one
+# whole line each, none split or lost, also across a reload that moves
+# the log and at SIGTERM.
+
+use strict;
+use warnings;
+use Test::More tests => 10;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use Cutover::Test;
+
+my $be = start_backend(name => 'b');
+my $port = free_port();
+my $dir = tmpdir();
+
+sub conf {
+	my (%o) = @_;
+	return <<"EOF";
+[global]
+status_listen = off
+workers = $o{workers}
+access_log = $o{log}
+access_log_format = json
+access_log_buffer = $o{buffer}
+
+[listener web]
+bind = 127.0.0.1:$port
+
+[pool p]
+server = b1 127.0.0.1:@{[$be->port]}
+
+[route r]
+split = p 1
+EOF
+}
+
+sub lines {
+	my ($path) = @_;
+	return () unless -e $path;
+	return split /\n/, Cutover::Test::_slurp($path);
+}
+
+# Waits for the line of a target; returns the seconds it took.
+sub seen_after {
+	my ($path, $target, $t0) = @_;
+	my $ok = wait_for(sub { grep { index($_, "\"$target") >= 0 }
+	    lines($path) }, timeout => 5, interval => 0.02);
+	return $ok ? time - $t0 : undef;
+}
+
+my $log = "$dir/a.json";
+my $cv = start_cutover(conf => conf(workers => 1, log => $log,
+    buffer => '64k'));
+my $t0 = time;
+is(http_get($port, '/first')->{status}, 200, 'a request');
+my $took = seen_after($log, '/first', $t0);
+ok(defined $took && $took < 3, 'its line is in the file while cutover '
+    . 'runs (after ' . (defined $took ? sprintf('%.2f s', $took) : 'never')
+    . ')');
+$cv->stop;
+
+$cv = start_cutover(conf => conf(workers => 1, log => $log, buffer => 0));
+$t0 = time;
+http_get($port, '/unbuffered');
+my @now = grep { m{"/unbuffered} } lines($log);
+is(scalar @now, 1, 'with access_log_buffer = 0 the line is there once the '
+    . 'answer is');
+$cv->stop;
+
+# 3,000 requests over two workers through 4 KiB buffers.
+unlink $log;
+$cv = start_cutover(conf => conf(workers => 2, log => $log, buffer => '4k'));
+my $r = run_parallel(port => $port, path => '/many?pad=' . ('x' x 300),
+    conns => 20, requests => 150);
+is($r->{ok}, 3000, '3000 requests answered');
+# The reload moves the log: lines end up in one file or the other.
+my $log2 = "$dir/b.json";
+$cv->rewrite(conf(workers => 2, log => $log2, buffer => '4k'));
+is($cv->ctl('reload')->{status}, 0, 'a reload moves the access log');
+$r = run_parallel(port => $port, path => '/after', conns => 4,
+    requests => 25);
+is($r->{ok}, 100, '100 more requests answered');
+$cv->signal('TERM');
+ok(defined $cv->wait_exit(timeout => 10), 'cutover exits on SIGTERM');
+my ($bad, %seen) = (0);
+for my $l (lines($log), lines($log2)) {
+	my $e = eval { decode_json($l) };
+	if (!$e || !defined $e->{target}) {
+		$bad++;
+		next;
+	}
+	$seen{$e->{target} =~ s/\?.*//r}++;
+}
+is($bad, 0, 'every line is whole JSON');
+is($seen{'/many'} // 0, 3000, 'a line for each of the 3000 requests');
+is($seen{'/after'} // 0, 100, 'and for each of the 100 after the reload');

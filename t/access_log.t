@@ -1,11 +1,12 @@
 #!/usr/bin/perl
 # The access log in both formats, and listeners on IPv6: combined lines
-# as nginx writes them, JSON lines with route, pool, server, status,
-# bytes and times, and a request over [::1] served like any other.
+# as nginx writes them (quotes and other bytes escaped as \xHH), JSON
+# lines with route, pool, server, status, bytes and times, and a request
+# over [::1] served like any other.
 
 use strict;
 use warnings;
-use Test::More tests => 13;
+use Test::More tests => 14;
 use Cutover::Test;
 use JSON::PP;
 use IO::Socket::IP;
@@ -46,6 +47,9 @@ my $re = '^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:[\d:]+ [+-]\d{4}\] '
     . '"test-agent"$';
 my ($hello) = grep { m{"GET /hello} } @lines;
 like($hello // '', qr/$re/, 'in the combined format');
+my ($missing) = grep { m{"GET /missing} } @lines;
+like($missing // '', qr/ "a\\x22b"$/,
+    'a quote in a field is escaped as \x22, as nginx does');
 
 my $v6 = free_port();
 my $have_v6 = IO::Socket::IP->new(LocalHost => '::1', LocalPort => $v6,

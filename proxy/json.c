@@ -13,7 +13,7 @@
  * no overlong form, no surrogate, nothing above U+10FFFF), 0 when s does
  * not start one.
  */
-static size_t
+size_t
 json_utf8_len(const char *s)
 {
 	const unsigned char	*p = (const unsigned char *)s;

@@ -43,6 +43,7 @@
 #include "conf.h"
 #include "cutover.h"
 #include "http_parse.h"
+#include "json.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -1311,13 +1312,14 @@ line_esc(struct log_line *l, const char *v)
 /*
  * Appends a JSON string with escapes, of at most budget bytes, cut short
  * if need be: the budgets of a line's strings add up to less than its
- * buffer, so that every line stays whole JSON.  NULL is "".
+ * buffer, so that every line stays whole JSON.  Well-formed UTF-8 goes
+ * out as it is, other bytes as \u00XX (see json_str()).  NULL is "".
  */
 static void
 line_json(struct log_line *l, const char *v, size_t budget)
 {
 	static const char	hex[] = "0123456789abcdef";
-	size_t			end = l->len + budget;
+	size_t			end = l->len + budget, n;
 	unsigned char		c;
 	char			e[6] = { '\\', 'u', '0', '0', 0, 0 };
 
@@ -1328,17 +1330,22 @@ line_json(struct log_line *l, const char *v, size_t budget)
 	end -= 1;		/* the closing quote */
 	line_lit(l, "\"");
 	for (; v != NULL && (c = (unsigned char)*v) != '\0' &&
-	    l->len + 6 <= end; v++) {
+	    l->len + 6 <= end; v += n) {
+		n = 1;
 		if (c == '"' || c == '\\') {
 			e[1] = c;
 			line_cat(l, e, 2);
 			e[1] = 'u';
-		} else if (c < 0x20 || c >= 0x7f) {
+		} else if (c >= 0x20 && c < 0x7f)
+			l->buf[l->len++] = c;
+		else if (c >= 0x80 && (n = json_utf8_len(v)) > 0)
+			line_cat(l, v, n);
+		else {
+			n = 1;
 			e[4] = hex[c >> 4];
 			e[5] = hex[c & 15];
 			line_cat(l, e, sizeof e);
-		} else
-			l->buf[l->len++] = c;
+		}
 	}
 	line_lit(l, "\"");
 }

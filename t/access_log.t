@@ -57,7 +57,8 @@ my $have_v6 = IO::Socket::IP->new(LocalHost => '::1', LocalPort => $v6,
 close $have_v6 if $have_v6;
 $cv = start_cutover(conf => conf('json', "$dir/access.json",
     $have_v6 ? $v6 : 0));
-my $r = http_get($port, '/j', 'User-Agent' => 'agent "quoted" \\ x');
+my $r = http_get($port, '/j',
+    'User-Agent' => "agent \"quoted\" \\ x caf\xc3\xa9 \xff");
 is($r->{status}, 200, 'a request with the JSON log on');
 # Fields longer than the line has room for: cut short, the line whole.
 my $long = 'A' x 200;
@@ -76,8 +77,9 @@ ok($el && $el->{method} eq $long && $el->{status} == $r->{status} &&
     $el->{server} eq 'b1', 'its JSON line is whole, long values cut short')
     or diag(substr($jlong // '', 0, 300));
 my $e = eval { decode_json($j) };
-ok($e && $e->{user_agent} eq 'agent "quoted" \\ x',
-    'the JSON line parses, quotes and backslashes escaped') or diag($j);
+ok($e && $e->{user_agent} eq "agent \"quoted\" \\ x caf\x{e9} \x{ff}",
+    'the JSON line parses, quotes and backslashes escaped, UTF-8 kept, '
+    . 'other bytes as \\u00XX') or diag($j);
 is($e->{route}, 'app', 'it names the route');
 is($e->{pool}, 'blue', 'the pool');
 is($e->{server}, 'b1', 'the server');

@@ -829,12 +829,22 @@ status_reason(int code)
 	switch (code) {
 	case 200:
 		return ("OK");
+	case 400:
+		return ("Bad Request");
 	case 404:
 		return ("Not Found");
 	case 405:
 		return ("Method Not Allowed");
+	case 414:
+		return ("URI Too Long");
+	case 431:
+		return ("Request Header Fields Too Large");
+	case 501:
+		return ("Not Implemented");
 	case 503:
 		return ("Service Unavailable");
+	case 505:
+		return ("HTTP Version Not Supported");
 	}
 	return ("Error");
 }
@@ -842,17 +852,27 @@ status_reason(int code)
 /*
  * One connection of the endpoint.  Its requests are parsed by the data
  * path's parser and answered one at a time: a request head must be whole
- * within STATUS_TIMEOUT of the connection or of the last answer, and an
- * answer must leave within STATUS_TIMEOUT of its last progress.  A body
- * sent with a request is not read: the answer closes the connection.
+ * within STATUS_TIMEOUT of the connection or of the moment the last
+ * answer left, and an answer must make progress every STATUS_TIMEOUT.
+ * A body sent with a request is not read: the answer closes the
+ * connection.  A client may half-close after its requests: those that
+ * came whole are answered.  A connection closed with bytes of the client
+ * unread lingers as the data path's do (session_shut()): half-closed,
+ * what comes is dropped until the client closes or STATUS_LINGER passes,
+ * so that the kernel does not answer those bytes with a reset that
+ * would cut the answer short.
  */
+#define STATUS_LINGER	5	/* seconds */
+
 struct status_conn {
 	TAILQ_ENTRY(status_conn) entry;
 	struct status		*st;
 	struct bufferevent	*bev;
-	struct event		*deadline;	/* the head is late */
+	struct event		*deadline;	/* head late, or lingering done */
 	struct http_msg		 msg;
 	unsigned		 closing:1;	/* close once the output is out */
+	unsigned		 eof:1;		/* the client half-closed */
+	unsigned		 lingering:1;
 };
 
 /* Closes a connection; the listener takes more once below the limit. */
@@ -876,8 +896,34 @@ status_conn_wait(struct status_conn *c)
 {
 	static const struct timeval	tv = { STATUS_TIMEOUT, 0 };
 
-	http_msg_init(&c->msg, 1);
+	if (!evtimer_pending(c->deadline, NULL))
+		evtimer_add(c->deadline, &tv);
+}
+
+/*
+ * The last answer is out: closes, or lingers while the client may still
+ * send bytes nobody will read.  Returns -1 when c is freed.
+ */
+static int
+status_conn_end(struct status_conn *c)
+{
+	static const struct timeval	tv = { STATUS_LINGER, 0 };
+	struct evbuffer			*in = bufferevent_get_input(c->bev);
+	int				 fd = bufferevent_getfd(c->bev);
+	char				 b;
+
+	if (c->eof || (evbuffer_get_length(in) == 0 &&
+	    recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)) {
+		status_conn_free(c);
+		return (-1);
+	}
+	c->lingering = 1;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	(void)shutdown(fd, SHUT_WR);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_enable(c->bev, EV_READ);
 	evtimer_add(c->deadline, &tv);
+	return (0);
 }
 
 /* Returns the path of a request target, without query: "" for none. */
@@ -925,7 +971,8 @@ status_conn_answer(struct status_conn *c, int code, const char *type,
 	    "Content-Length: %zu\r\n%s%s\r\n", code, status_reason(code), date,
 	    type, evbuffer_get_length(body),
 	    allow ? "Allow: GET, HEAD\r\n" : "",
-	    c->closing ? "Connection: close\r\n" : "");
+	    c->closing ? "Connection: close\r\n" :
+	    c->msg.version_minor == 0 ? "Connection: keep-alive\r\n" : "");
 	if (head_only)
 		evbuffer_drain(body, evbuffer_get_length(body));
 	else
@@ -984,6 +1031,10 @@ status_conn_serve(struct status_conn *c)
 	const char		*buf;
 	size_t			 len;
 
+	if (c->lingering) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return (0);
+	}
 	while (!c->closing && evbuffer_get_length(out) == 0 &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		if (len > STATUS_MAX_HEADERS + 1)
@@ -992,6 +1043,8 @@ status_conn_serve(struct status_conn *c)
 		r = http_parse_head(&c->msg, buf, len, &lim);
 		if (r == HTTP_PARSE_AGAIN)
 			break;
+		/* Whole: the deadline waits for the answer to leave. */
+		evtimer_del(c->deadline);
 		if (r == HTTP_PARSE_ERROR) {
 			c->closing = 1;
 			if ((body = evbuffer_new()) == NULL)
@@ -1004,15 +1057,18 @@ status_conn_serve(struct status_conn *c)
 		}
 		status_conn_request(c, buf);
 		evbuffer_drain(in, c->msg.head_len);
-		status_conn_wait(c);
+		http_msg_init(&c->msg, 1);
 	}
+	if (evbuffer_get_length(out) != 0)
+		return (0);
+	/* Half-closed, with no whole request left: done. */
+	if (c->eof)
+		c->closing = 1;
 	if (c->closing) {
 		bufferevent_disable(c->bev, EV_READ);
-		if (evbuffer_get_length(out) == 0) {
-			status_conn_free(c);
-			return (-1);
-		}
+		return (status_conn_end(c));
 	}
+	status_conn_wait(c);
 	return (0);
 }
 
@@ -1032,8 +1088,8 @@ status_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	/* A client may half-close once its requests are out. */
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
-	    !(what & BEV_EVENT_ERROR)) {
-		c->closing = 1;
+	    !(what & BEV_EVENT_ERROR) && !c->lingering) {
+		c->eof = 1;
 		status_conn_read_cb(bev, c);
 		return;
 	}
@@ -1045,8 +1101,9 @@ status_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct status_conn	*c = arg;
 
-	log_debug("status_listen %s: no whole request within %d s: closed",
-	    c->st->addr, STATUS_TIMEOUT);
+	if (!c->lingering)
+		log_debug("status_listen %s: no whole request within %d s: "
+		    "closed", c->st->addr, STATUS_TIMEOUT);
 	status_conn_free(c);
 }
 
@@ -1086,6 +1143,7 @@ status_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	    status_conn_event_cb, c);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	http_msg_init(&c->msg, 1);
 	status_conn_wait(c);
 }
 

@@ -1,15 +1,17 @@
 #!/usr/bin/perl
 # The status endpoint's own server: requests pipelined on one connection
-# answered in order, HTTP/1.0 and "Connection: close" closed after the
-# answer, a request with a body answered and closed, bad and oversized
-# heads refused, absolute-form targets.  Its limits: a request head must
+# answered in order, also when the client half-closes behind them;
+# HTTP/1.0 and "Connection: close" closed after the answer, HTTP/1.0 with
+# keep-alive kept; a request with a body answered and closed, without a
+# reset when the body stays unread; bad and oversized heads refused,
+# absolute-form targets.  Its limits: a request head must
 # be whole within 10 s however slowly its bytes come, and at most 64
 # connections are open at once; more wait in the backlog until one
 # closes, and the proxy keeps serving meanwhile.
 
 use strict;
 use warnings;
-use Test::More tests => 16;
+use Test::More tests => 19;
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
@@ -50,6 +52,24 @@ ok($closed && $r =~ /not found\n\z/, '... the connection closed after '
     . 'the one that asked');
 
 $c = conn();
+syswrite($c, "GET /live HTTP/1.1\r\nHost: x\r\n\r\n" x 10);
+shutdown($c, 1);
+($r, $closed) = read_closed($c, 5);
+ok($closed && statuses($r) eq join(',', (200) x 10),
+    'ten pipelined requests, then a half-close: all ten answered')
+    or diag(statuses($r));
+
+$c = conn();
+syswrite($c, "GET /live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+sysread($c, $r, 4096);
+syswrite($c, "GET /ready HTTP/1.0\r\n\r\n");
+my ($r2, $closed2) = read_closed($c, 5);
+ok($r =~ m{\r\nConnection: keep-alive\r\n\r\nok\n\z} && $closed2 &&
+    $r2 =~ m{\r\nConnection: close\r\n\r\nready\n\z},
+    'HTTP/1.0 with keep-alive: said so, and the connection kept')
+    or diag("$r\n$r2");
+
+$c = conn();
 syswrite($c, "GET /live HTTP/1.0\r\n\r\n");
 ($r, $closed) = read_closed($c, 5);
 ok($closed && $r =~ m{^HTTP/1\.1 200 .*\r\nConnection: close\r\n\r\nok\n\z}s,
@@ -61,6 +81,23 @@ syswrite($c, "POST /live HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
 ($r, $closed) = read_closed($c, 5);
 ok($closed && statuses($r) eq '405',
     'a request with a body: answered, then closed') or diag($r);
+
+# A body nobody reads: the close must not reset the answer away.
+$c = conn();
+my $head = "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n";
+syswrite($c, $head . ('b' x 200000));
+($r, my $err) = ('', '');
+my $sel = IO::Select->new($c);
+while ($sel->can_read(5)) {
+	my $n = sysread($c, $r, 65536, length $r);
+	$err = "$!" unless defined $n;
+	last unless $n;
+}
+my ($len) = $r =~ /\r\nContent-Length: (\d+)\r\n/;
+my ($body) = $r =~ /\r\n\r\n(.*)\z/s;
+ok(defined $len && length($body // '') == $len && $err eq '',
+    'with a large unread body: the whole answer, then a clean close')
+    or diag("error '$err', " . length($body // '') . ' of ' . ($len // '?'));
 
 $c = conn();
 syswrite($c, "GET /live HTTP/1.1\r\nHost x\r\n\r\n");

@@ -114,7 +114,8 @@ enum timer_kind {
 	TIMER_HEADER,		/* client_header_timeout */
 	TIMER_CONNECT,		/* connect_timeout */
 	TIMER_RESPONSE,		/* response_timeout to the first byte */
-	TIMER_WATCH,		/* its first WATCH_MS, then watch the client */
+	TIMER_WATCH,		/* WATCH_MS of one of those two, then watch the
+				   client (session_first_read()) */
 	TIMER_LINGER		/* flushing before close */
 };
 
@@ -132,8 +133,9 @@ struct session {
 	struct upstream_conn	*up;		/* borrowed for a request */
 	struct event		*timer;
 	enum timer_kind		 timer_kind;
-	long			 idle_left;	/* keepalive_timeout or
-						   response_timeout left, ms */
+	long			 idle_left;	/* keepalive_timeout, or what
+						   watch_kind has left, ms */
+	enum timer_kind		 watch_kind;	/* TIMER_WATCH stands for */
 	enum session_state	 state;
 	const char		*listener;	/* interned by listener.c */
 	union session_peer	 peer;
@@ -416,17 +418,19 @@ session_set_state(struct session *s, enum session_state st)
 }
 
 /*
- * Arms the session's one timer for ms milliseconds with a meaning.  A
- * response_timeout of a client not watched yet (session_first_read())
- * stops after WATCH_MS to watch it.
+ * Arms the session's one timer for ms milliseconds with a meaning.  The
+ * connect_timeout or response_timeout of a client not watched yet
+ * (session_first_read()) stops after WATCH_MS to watch it.
  */
 static void
 session_timer(struct session *s, enum timer_kind kind, long ms)
 {
 	struct timeval	tv;
 
-	if (kind == TIMER_RESPONSE && s->read_later && ms > WATCH_MS) {
+	if ((kind == TIMER_CONNECT || kind == TIMER_RESPONSE) &&
+	    s->read_later && ms > WATCH_MS) {
 		s->idle_left = ms - WATCH_MS;
+		s->watch_kind = kind;
 		kind = TIMER_WATCH;
 		ms = WATCH_MS;
 	}
@@ -714,10 +718,11 @@ session_read_on(struct session *s)
  * client again, for its next request or in a tunnel
  * (session_set_state()), so that a connection that ends after one answer
  * costs no epoll_ctl() pair: the kernel forgets the socket at its close
- * without being told.  HAProxy reads its new connections so too.  For
- * the first WATCH_MS of the wait for the server the client is not
- * watched (TIMER_WATCH); a client that reset its connection meanwhile
- * is noticed then or at the answer's write.
+ * without being told.  HAProxy reads its new connections so too.  The
+ * client goes unwatched for WATCH_MS of the connect or of the wait for
+ * the answer (TIMER_WATCH, which goes on when the answer starts): a
+ * client that reset its connection meanwhile is noticed then, or at the
+ * answer's write.
  */
 static void
 session_first_read(struct session *s)
@@ -2459,8 +2464,8 @@ session_pump_response(struct session *s)
 	if (!s->resp_started && evbuffer_get_length(uin) > 0) {
 		s->resp_started = 1;
 		s->t_first_byte = cutover_now_us();
-		if (s->timer_kind == TIMER_RESPONSE ||
-		    s->timer_kind == TIMER_WATCH)
+		/* A watch goes on: a long answer needs the client watched. */
+		if (s->timer_kind == TIMER_RESPONSE)
 			session_timer(s, TIMER_NONE, 0);
 	}
 	while (!s->resp_head_done) {
@@ -2804,7 +2809,9 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case TIMER_WATCH:
 		session_read_on(s);
-		session_timer(s, TIMER_RESPONSE, s->idle_left);
+		if (s->watch_kind == TIMER_RESPONSE && s->resp_started)
+			break;		/* no response_timeout: it began */
+		session_timer(s, s->watch_kind, s->idle_left);
 		break;
 	case TIMER_RESPONSE:
 		s->outcome = METRICS_TIMEOUT;

@@ -4,12 +4,12 @@
 # comes in pieces or late, a body behind its head, requests pipelined in
 # the first read or sent while the first waits on the server, an empty
 # connection, and a client that resets its connection while its first
-# request waits on a slow server (noticed within about 100 ms, not at
-# the answer).
+# request waits on a slow server, or after the head of a slow answer
+# (noticed within about 100 ms, not at the next write).
 
 use strict;
 use warnings;
-use Test::More tests => 11;
+use Test::More tests => 13;
 use IO::Socket::INET;
 use IO::Select;
 use JSON::PP;
@@ -22,7 +22,6 @@ my $port = free_port();
 my $dir = tmpdir();
 my $cv = start_cutover(conf => <<"EOF");
 [global]
-status_listen = off
 access_log = $dir/access.json
 access_log_format = json
 
@@ -119,6 +118,28 @@ is($e && $e->{status}, 499, 'a client that reset its connection is logged '
     . 'as 499') or diag($line);
 ok(defined $line && $took < 3, 'before the server answers (after '
     . sprintf('%.2f', $took) . ' s)');
+
+# A reset after the head of a slow answer (a chunk every 3 s).
+sub active {
+	my ($n) = http_get($cv->status_port, '/metrics')->{body} =~
+	    /^cutover_connections\{state="active"\} (\d+)/m;
+	return $n;
+}
+$c = conn();
+$t0 = time;
+syswrite($c, "GET /?size=100&chunked=1&chunkdelay=3000 HTTP/1.1\r\n"
+    . "Host: x\r\n\r\n");
+my $got = '';
+my $sel = IO::Select->new($c);
+while ($got !~ /\r\n\r\n/ && $sel->can_read(2)) {
+	sysread($c, $got, 4096, length $got) or last;
+}
+like($got, qr{^HTTP/1\.1 200 }, 'a slow chunked answer starts');
+setsockopt($c, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+close $c;
+ok(wait_for(sub { defined(my $n = active()) or return 0; $n == 0 },
+    timeout => 2.5), 'a reset after its head ends the request before the '
+    . 'next chunk');
 
 is(http_get($port, '/?size=2')->{status}, 200, 'cutover serves on');
 $cv->stop;

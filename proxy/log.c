@@ -9,7 +9,11 @@
  * line would not fit and by the session's flush timer (about a second
  * after the first line that went into it): a write() per request would
  * cost a proxied request a fifth more system calls.  Lines never
- * straddle two writes, so those of different threads do not mix.
+ * straddle two writes, so those of different threads do not mix.  The
+ * buffers are listed, so that a reopen (a reload, a rotation, the exit)
+ * writes every thread's lines to the file they were logged for first.
+ * Locks are taken log_mtx first, then a buffer's own: a thread appends
+ * under its buffer's lock alone, uncontended but for a reopen.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,8 +30,20 @@ static char		*log_path;
 static enum log_level	 log_level = LOG_LEVEL_INFO;
 static FILE		*access_fp;
 static size_t		 access_cap;	/* access_log_buffer; atomic */
-static _Thread_local char	*access_buf;
-static _Thread_local size_t	 access_len, access_buf_cap;
+
+/* A thread's access log buffer. */
+struct access_buf {
+	pthread_mutex_t		 mtx;
+	char			*data;
+	size_t			 len;
+	size_t			 cap;
+	struct access_buf	*next;		/* under log_mtx */
+};
+
+static struct access_buf		*access_bufs;	/* under log_mtx */
+static _Thread_local struct access_buf	*access_mine;
+
+static void	access_buf_put(struct access_buf *);
 static pthread_mutex_t	 log_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *log_names[] = { "error", "warn", "info", "debug" };
@@ -140,11 +156,10 @@ fatal(const char *fmt, ...)
 int
 access_log_open(const char *path, int json)
 {
-	FILE	*fp;
+	struct access_buf	*b;
+	FILE			*fp;
 
 	(void)json;
-	/* This thread's lines belong to the file they were logged for. */
-	access_log_flush();
 	if (path == NULL || strcmp(path, "off") == 0)
 		fp = NULL;
 	else if (strcmp(path, "-") == 0)
@@ -152,6 +167,12 @@ access_log_open(const char *path, int json)
 	else if ((fp = fopen(path, "a")) == NULL)
 		fp = NULL;
 	pthread_mutex_lock(&log_mtx);
+	/* Every thread's lines go to the file they were logged for. */
+	for (b = access_bufs; b != NULL; b = b->next) {
+		pthread_mutex_lock(&b->mtx);
+		access_buf_put(b);
+		pthread_mutex_unlock(&b->mtx);
+	}
 	if (access_fp != NULL && access_fp != stdout)
 		fclose(access_fp);
 	__atomic_store_n(&access_fp, fp, __ATOMIC_RELEASE);
@@ -172,63 +193,115 @@ access_log_buffer(size_t cap)
 	__atomic_store_n(&access_cap, cap, __ATOMIC_RELAXED);
 }
 
-/* Writes bytes to the access log, if one is open. */
+/* Writes bytes to the access log, if one is open; under log_mtx. */
 static void
 access_log_put(const char *buf, size_t len, int newline)
 {
-	pthread_mutex_lock(&log_mtx);
 	if (access_fp != NULL) {
 		fwrite(buf, 1, len, access_fp);
 		if (newline)
 			fputc('\n', access_fp);
 		fflush(access_fp);
 	}
+}
+
+/* Empties a buffer into the log; under log_mtx and b->mtx. */
+static void
+access_buf_put(struct access_buf *b)
+{
+	if (b->len > 0)
+		access_log_put(b->data, b->len, 0);
+	b->len = 0;
+}
+
+/* Gives the calling thread a buffer of cap bytes, listed; NULL if none. */
+static struct access_buf *
+access_buf_new(size_t cap)
+{
+	struct access_buf	*b;
+
+	if (cap == 0 || (b = calloc(1, sizeof *b)) == NULL)
+		return (NULL);
+	if ((b->data = malloc(cap)) == NULL) {
+		free(b);
+		return (NULL);
+	}
+	b->cap = cap;
+	pthread_mutex_init(&b->mtx, NULL);
+	pthread_mutex_lock(&log_mtx);
+	b->next = access_bufs;
+	access_bufs = b;
 	pthread_mutex_unlock(&log_mtx);
+	return (access_mine = b);
 }
 
 int
 access_log_write(const char *line, size_t len)
 {
-	size_t	cap = __atomic_load_n(&access_cap, __ATOMIC_RELAXED);
-	int	first;
+	struct access_buf	*b = access_mine;
+	size_t			 cap = __atomic_load_n(&access_cap,
+				    __ATOMIC_RELAXED);
+	int			 first;
 
-	if (cap != access_buf_cap) {
-		/* access_log_buffer changed (a reload). */
+	if (b == NULL || b->cap != cap) {
+		/* The first line, or access_log_buffer changed (a reload). */
 		access_log_thread_end();
-		access_buf_cap = cap;
+		b = access_buf_new(cap);
 	}
-	if (access_buf == NULL && cap > 0)
-		access_buf = malloc(cap);
-	if (access_buf == NULL || len + 1 > cap) {
+	if (b == NULL || len + 1 > b->cap) {
 		access_log_flush();
+		pthread_mutex_lock(&log_mtx);
 		access_log_put(line, len, 1);
+		pthread_mutex_unlock(&log_mtx);
 		return (0);
 	}
-	if (access_len + len + 1 > cap)
+	pthread_mutex_lock(&b->mtx);
+	if (b->len + len + 1 > b->cap) {
+		pthread_mutex_unlock(&b->mtx);
 		access_log_flush();
-	first = access_len == 0;
-	memcpy(access_buf + access_len, line, len);
-	access_buf[access_len + len] = '\n';
-	access_len += len + 1;
+		pthread_mutex_lock(&b->mtx);
+	}
+	first = b->len == 0;
+	memcpy(b->data + b->len, line, len);
+	b->data[b->len + len] = '\n';
+	b->len += len + 1;
+	pthread_mutex_unlock(&b->mtx);
 	return (first);
 }
 
 void
 access_log_flush(void)
 {
-	if (access_len == 0)
+	struct access_buf	*b = access_mine;
+
+	if (b == NULL)
 		return;
-	access_log_put(access_buf, access_len, 0);
-	access_len = 0;
+	pthread_mutex_lock(&log_mtx);
+	pthread_mutex_lock(&b->mtx);
+	access_buf_put(b);
+	pthread_mutex_unlock(&b->mtx);
+	pthread_mutex_unlock(&log_mtx);
 }
 
 void
 access_log_thread_end(void)
 {
-	access_log_flush();
-	free(access_buf);
-	access_buf = NULL;
-	access_buf_cap = 0;
+	struct access_buf	*b = access_mine, **pp;
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&log_mtx);
+	pthread_mutex_lock(&b->mtx);
+	access_buf_put(b);
+	pthread_mutex_unlock(&b->mtx);
+	for (pp = &access_bufs; *pp != b; pp = &(*pp)->next)
+		;
+	*pp = b->next;
+	pthread_mutex_unlock(&log_mtx);
+	pthread_mutex_destroy(&b->mtx);
+	free(b->data);
+	free(b);
+	access_mine = NULL;
 }
 
 void

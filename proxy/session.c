@@ -1290,22 +1290,29 @@ line_secs(struct log_line *l, uint64_t us)
 /*
  * Appends v as the combined format quotes it, as nginx does: a quote, a
  * backslash and bytes outside printable ASCII as \xHH, so that a field
- * cannot end early or forge another.
+ * cannot end early or forge another.  At most budget bytes, cut short at
+ * a whole escape: the budgets of a line's fields add up to less than its
+ * buffer (as line_json()'s), so that the fields after a long one are
+ * never lost.
  */
 static void
-line_esc(struct log_line *l, const char *v)
+line_esc(struct log_line *l, const char *v, size_t budget)
 {
 	static const char	hex[] = "0123456789ABCDEF";
 	const char		*run;
-	unsigned char		c;
-	char			e[4] = { '\\', 'x', 0, 0 };
+	size_t			 end = l->len + budget;
+	unsigned char		 c;
+	char			 e[4] = { '\\', 'x', 0, 0 };
 
+	if (end > sizeof l->buf - 1)
+		end = sizeof l->buf - 1;
 	for (;;) {
 		for (run = v; (c = (unsigned char)*v) >= 0x20 && c < 0x7f &&
 		    c != '"' && c != '\\'; v++)
 			;
-		line_cat(l, run, v - run);
-		if (c == '\0')
+		line_cat(l, run, (size_t)(v - run) < end - l->len ?
+		    (size_t)(v - run) : end - l->len);
+		if (c == '\0' || l->len + sizeof e > end)
 			return;
 		e[2] = hex[c >> 4];
 		e[3] = hex[c & 15];
@@ -1386,13 +1393,14 @@ session_log_time(int json, size_t *len)
 }
 
 /*
- * What each string of a JSON access log line may take of its 8 KiB: the
- * method and names, the target, and the referer and user agent.  With
- * the rest (under 400 bytes) a line always fits.
+ * What each field of an access log line may take of its 8 KiB once
+ * escaped, in either format: the method and names, the target, and the
+ * referer and user agent.  With the rest (under 400 bytes) a line always
+ * fits whole.
  */
-#define JSON_SHORT	256
-#define JSON_TARGET	4096
-#define JSON_HEADER	1024
+#define FIELD_SHORT	256
+#define FIELD_TARGET	4096
+#define FIELD_HEADER	1024
 
 static void
 session_access_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -1448,9 +1456,9 @@ session_access_log(struct session *s)
 		line_lit(&l, "\",\"client\":\"");
 		line_str(&l, s->peer_ip);
 		line_lit(&l, "\",\"method\":");
-		line_json(&l, method, JSON_SHORT);
+		line_json(&l, method, FIELD_SHORT);
 		line_lit(&l, ",\"target\":");
-		line_json(&l, target, JSON_TARGET);
+		line_json(&l, target, FIELD_TARGET);
 		line_lit(&l, ",\"protocol\":\"");
 		line_str(&l, proto);
 		line_lit(&l, "\",\"status\":");
@@ -1458,29 +1466,29 @@ session_access_log(struct session *s)
 		line_lit(&l, ",\"bytes\":");
 		line_num(&l, s->bytes_out);
 		line_lit(&l, ",\"route\":");
-		line_json(&l, s->route ? s->route->name : NULL, JSON_SHORT);
+		line_json(&l, s->route ? s->route->name : NULL, FIELD_SHORT);
 		line_lit(&l, ",\"pool\":");
-		line_json(&l, s->pool ? s->pool->name : NULL, JSON_SHORT);
+		line_json(&l, s->pool ? s->pool->name : NULL, FIELD_SHORT);
 		line_lit(&l, ",\"server\":");
-		line_json(&l, s->server ? s->server->name : NULL, JSON_SHORT);
+		line_json(&l, s->server ? s->server->name : NULL, FIELD_SHORT);
 		line_lit(&l, ",\"upstream_time\":");
 		line_secs(&l, s->t_first_byte > s->t_upstream ?
 		    s->t_first_byte - s->t_upstream : 0);
 		line_lit(&l, ",\"request_time\":");
 		line_secs(&l, t - s->t_start);
 		line_lit(&l, ",\"referer\":");
-		line_json(&l, ref, JSON_HEADER);
+		line_json(&l, ref, FIELD_HEADER);
 		line_lit(&l, ",\"user_agent\":");
-		line_json(&l, ua, JSON_HEADER);
+		line_json(&l, ua, FIELD_HEADER);
 		line_lit(&l, "}");
 	} else {
 		line_str(&l, s->peer_ip);
 		line_lit(&l, " - - [");
 		line_cat(&l, ts, tslen);
 		line_lit(&l, "] \"");
-		line_esc(&l, method);
+		line_esc(&l, method, FIELD_SHORT);
 		line_lit(&l, " ");
-		line_esc(&l, target);
+		line_esc(&l, target, FIELD_TARGET);
 		line_lit(&l, " ");
 		line_str(&l, proto);
 		line_lit(&l, "\" ");
@@ -1488,9 +1496,9 @@ session_access_log(struct session *s)
 		line_lit(&l, " ");
 		line_num(&l, s->bytes_out);
 		line_lit(&l, " \"");
-		line_esc(&l, ref);
+		line_esc(&l, ref, FIELD_HEADER);
 		line_lit(&l, "\" \"");
-		line_esc(&l, ua);
+		line_esc(&l, ua, FIELD_HEADER);
 		line_lit(&l, "\"");
 	}
 	if (access_log_write(l.buf, l.len))

@@ -6,7 +6,7 @@
 
 use strict;
 use warnings;
-use Test::More tests => 14;
+use Test::More tests => 15;
 use Cutover::Test;
 use JSON::PP;
 use IO::Socket::IP;
@@ -39,9 +39,12 @@ my $cv = start_cutover(conf => conf('combined', "$dir/access.log"));
 http_get($port, '/hello?x=1', 'User-Agent' => 'test-agent',
     Referer => 'http://ref.test/');
 http_get($port, '/missing', Host => 'x', 'User-Agent' => 'a"b');
+# Fields that grow fourfold when escaped.
+http_get($port, '/long?x=' . ('\\' x 2100), Host => 'x',
+    'User-Agent' => "\xc3\xa9" x 1100);
 $cv->stop;
 my @lines = split /\n/, Cutover::Test::_slurp("$dir/access.log");
-is(scalar @lines, 2, 'one combined line per request');
+is(scalar @lines, 3, 'one combined line per request');
 my $re = '^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:[\d:]+ [+-]\d{4}\] '
     . '"GET /hello\?x=1 HTTP/1\.1" 200 \d+ "http://ref\.test/" '
     . '"test-agent"$';
@@ -50,6 +53,10 @@ like($hello // '', qr/$re/, 'in the combined format');
 my ($missing) = grep { m{"GET /missing} } @lines;
 like($missing // '', qr/ "a\\x22b"$/,
     'a quote in a field is escaped as \x22, as nginx does');
+my ($long) = grep { m{"GET /long} } @lines;
+like($long // '', qr{^127\.0\.0\.1 - - \[[^]]+\] "GET /long\?x=(\\x5C)+ HTTP/1\.1" 200 \d+ "-" "(\\x[0-9A-F]{2})+"$},
+    'long escaped fields are cut short at a whole escape, the line whole')
+    or diag(substr($long // '', -100));
 
 my $v6 = free_port();
 my $have_v6 = IO::Socket::IP->new(LocalHost => '::1', LocalPort => $v6,

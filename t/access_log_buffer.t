@@ -2,8 +2,8 @@
 # The access log's buffer: a line reaches the file about a second after
 # its request while cutover runs, at once with access_log_buffer = 0;
 # thousands of requests over two workers through a small buffer give one
-# whole line each, none split or lost, also across a reload that moves
-# the log and at SIGTERM.
+# whole line each, none split or lost; a reload that moves the log or
+# turns it off first writes both workers' lines to the old file.
 
 use strict;
 use warnings;
@@ -76,24 +76,36 @@ $cv = start_cutover(conf => conf(workers => 2, log => $log, buffer => '4k'));
 my $r = run_parallel(port => $port, path => '/many?pad=' . ('x' x 300),
     conns => 20, requests => 150);
 is($r->{ok}, 3000, '3000 requests answered');
-# The reload moves the log: lines end up in one file or the other.
+# A reload that moves the log: every line logged before it, by either
+# worker, is in the old file, every line after it in the new one.
 my $log2 = "$dir/b.json";
 $cv->rewrite(conf(workers => 2, log => $log2, buffer => '4k'));
 is($cv->ctl('reload')->{status}, 0, 'a reload moves the access log');
 $r = run_parallel(port => $port, path => '/after', conns => 4,
     requests => 25);
 is($r->{ok}, 100, '100 more requests answered');
+# One that turns it off: the lines before it are still written.
+$cv->rewrite(conf(workers => 2, log => 'off', buffer => '4k'));
+is($cv->ctl('reload')->{status}, 0, 'a reload turns the access log off');
 $cv->signal('TERM');
 ok(defined $cv->wait_exit(timeout => 10), 'cutover exits on SIGTERM');
-my ($bad, %seen) = (0);
-for my $l (lines($log), lines($log2)) {
-	my $e = eval { decode_json($l) };
-	if (!$e || !defined $e->{target}) {
-		$bad++;
-		next;
+
+sub targets {
+	my ($path) = @_;
+	my ($bad, %seen) = (0);
+	for my $l (lines($path)) {
+		my $e = eval { decode_json($l) };
+		if (!$e || !defined $e->{target}) {
+			$bad++;
+			next;
+		}
+		$seen{$e->{target} =~ s/\?.*//r}++;
 	}
-	$seen{$e->{target} =~ s/\?.*//r}++;
+	return ($bad, join ' ', map { "$_=$seen{$_}" } sort keys %seen);
 }
-is($bad, 0, 'every line is whole JSON');
-is($seen{'/many'} // 0, 3000, 'a line for each of the 3000 requests');
-is($seen{'/after'} // 0, 100, 'and for each of the 100 after the reload');
+my ($bad, $seen) = targets($log);
+is("$bad $seen", '0 /many=3000',
+    'the first file: a whole JSON line for each of the 3000 requests');
+($bad, $seen) = targets($log2);
+is("$bad $seen", '0 /after=100',
+    'the second: one for each of the 100 after the reload');

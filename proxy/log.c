@@ -168,11 +168,8 @@ access_log_open(const char *path, int json)
 		fp = NULL;
 	pthread_mutex_lock(&log_mtx);
 	/* Every thread's lines go to the file they were logged for. */
-	for (b = access_bufs; b != NULL; b = b->next) {
-		pthread_mutex_lock(&b->mtx);
+	for (b = access_bufs; b != NULL; b = b->next)
 		access_buf_put(b);
-		pthread_mutex_unlock(&b->mtx);
-	}
 	if (access_fp != NULL && access_fp != stdout)
 		fclose(access_fp);
 	__atomic_store_n(&access_fp, fp, __ATOMIC_RELEASE);
@@ -205,13 +202,15 @@ access_log_put(const char *buf, size_t len, int newline)
 	}
 }
 
-/* Empties a buffer into the log; under log_mtx and b->mtx. */
+/* Empties a buffer into the log; under log_mtx. */
 static void
 access_buf_put(struct access_buf *b)
 {
+	pthread_mutex_lock(&b->mtx);
 	if (b->len > 0)
 		access_log_put(b->data, b->len, 0);
 	b->len = 0;
+	pthread_mutex_unlock(&b->mtx);
 }
 
 /* Gives the calling thread a buffer of cap bytes, listed; NULL if none. */
@@ -277,9 +276,7 @@ access_log_flush(void)
 	if (b == NULL)
 		return;
 	pthread_mutex_lock(&log_mtx);
-	pthread_mutex_lock(&b->mtx);
 	access_buf_put(b);
-	pthread_mutex_unlock(&b->mtx);
 	pthread_mutex_unlock(&log_mtx);
 }
 
@@ -291,9 +288,7 @@ access_log_thread_end(void)
 	if (b == NULL)
 		return;
 	pthread_mutex_lock(&log_mtx);
-	pthread_mutex_lock(&b->mtx);
 	access_buf_put(b);
-	pthread_mutex_unlock(&b->mtx);
 	for (pp = &access_bufs; *pp != b; pp = &(*pp)->next)
 		;
 	*pp = b->next;

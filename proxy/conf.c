@@ -2979,7 +2979,8 @@ conf_find_listener(const struct conf *c, const char *name)
 /*
  * Finds the listener with a bind that takes connections to the local
  * address sa: the same address and port, or the wildcard of its family
- * on that port.
+ * on that port.  When sa is itself a wildcard, any bind of its family on
+ * its port: one that a bind on sa would clash with.
  */
 struct listener_conf *
 conf_find_listener_addr(const struct conf *c, const struct sockaddr *sa)
@@ -3000,11 +3001,13 @@ conf_find_listener_addr(const struct conf *c, const struct sockaddr *sa)
 			if (sa->sa_family == AF_INET &&
 			    b4->sin_port == in->sin_port &&
 			    (b4->sin_addr.s_addr == htonl(INADDR_ANY) ||
+			    in->sin_addr.s_addr == htonl(INADDR_ANY) ||
 			    b4->sin_addr.s_addr == in->sin_addr.s_addr))
 				return (c->listeners[i]);
 			if (sa->sa_family == AF_INET6 &&
 			    b6->sin6_port == in6->sin6_port &&
 			    (IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr) ||
+			    IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) ||
 			    IN6_ARE_ADDR_EQUAL(&b6->sin6_addr,
 			    &in6->sin6_addr)))
 				return (c->listeners[i]);

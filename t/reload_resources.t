@@ -4,11 +4,11 @@
 # the start refuses it: the running sockets and logs stay, and the answer
 # is not "ok" while half of the new config is missing.  A status_listen
 # that moves to a free port, or onto the port of a bind the same reload
-# drops, is taken.
+# drops (also as the wildcard address of that port), is taken.
 
 use strict;
 use warnings;
-use Test::More tests => 19;
+use Test::More tests => 22;
 use IO::Socket::INET;
 use Cutover::Test;
 
@@ -22,7 +22,7 @@ sub conf {
 	my (%o) = @_;
 	return <<"EOF";
 [global]
-status_listen = 127.0.0.1:@{[$o{status} // $status]}
+status_listen = @{[$o{status_host} // '127.0.0.1']}:@{[$o{status} // $status]}
 access_log = @{[$o{access} // "$dir/access.log"]}
 @{[$o{global} // '']}
 [listener web]
@@ -97,4 +97,12 @@ is($cv->admin('reload'), "ok\n", 'a bind on the old status port: ok');
 $cv->rewrite(conf(status => $status));
 is($cv->admin('reload'), "ok\n", 'status_listen onto a dropped bind: ok');
 is(live($status), 200, 'the endpoint answers there');
+# The same onto a wildcard address: the dropped bind held the port too.
+my $port3 = free_port();
+$cv->rewrite(conf(bind => "bind = 127.0.0.1:$port3"));
+is($cv->admin('reload'), "ok\n", 'a bind on a third port: ok');
+$cv->rewrite(conf(status_host => '0.0.0.0', status => $port3));
+is($cv->admin('reload'), "ok\n",
+    'status_listen on the wildcard of a dropped bind\'s port: ok');
+is(live($port3), 200, 'the endpoint answers there');
 close $squat;

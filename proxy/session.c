@@ -131,7 +131,7 @@ struct session {
 	struct event_base	*base;
 	struct bufferevent	*cbev;		/* the client */
 	struct upstream_conn	*up;		/* borrowed for a request */
-	struct event		*timer;
+	struct event		 timer;		/* embedded: one allocation less */
 	enum timer_kind		 timer_kind;
 	long			 idle_left;	/* keepalive_timeout, or what
 						   watch_kind has left, ms */
@@ -437,12 +437,12 @@ session_timer(struct session *s, enum timer_kind kind, long ms)
 	session_recount(s, s->state, kind);
 	s->timer_kind = kind;
 	if (kind == TIMER_NONE) {
-		evtimer_del(s->timer);
+		evtimer_del(&s->timer);
 		return;
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(s->timer, &tv);
+	evtimer_add(&s->timer, &tv);
 }
 
 /*
@@ -660,7 +660,7 @@ session_start(struct event_base *base, int fd, const struct sockaddr *sa,
 		free(s);
 		return (NULL);
 	}
-	s->timer = evtimer_new(base, session_timer_cb, s);
+	evtimer_assign(&s->timer, base, session_timer_cb, s);
 	rhigh = worker_self->conf->max_header_size + 1;
 	if (rhigh < RELAY_HIGH)
 		rhigh = RELAY_HIGH;
@@ -846,7 +846,7 @@ static void
 session_close(struct session *s, const char *reason)
 {
 	bufferevent_disable(s->cbev, EV_READ | EV_WRITE);
-	evtimer_del(s->timer);
+	evtimer_del(&s->timer);
 	if (s->up != NULL) {
 		/* Failures of the server ended the attempt already. */
 		session_server_end(s, POOL_ABANDONED);
@@ -888,7 +888,7 @@ session_free(struct session *s)
 {
 	if (s == session_first)
 		session_first = NULL;
-	event_free(s->timer);
+	evtimer_del(&s->timer);
 	tls_free(s->cbev);
 	free(s->logreq);
 	TAILQ_REMOVE(&sessions, s, entry);

@@ -534,6 +534,13 @@ tls_server_ctx_new(const char *cert, const struct tls_server_opts *opts,
 	tls_ctx_modes(ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	tls_server_sid_ctx(ctx, id, client_ca);
+	/*
+	 * Tickets are the one way to resume, under keys that rotate: no
+	 * cache of sessions by ID, which would resume a TLS 1.2 client for
+	 * two hours whatever the keys, and hold up to 20,480 sessions per
+	 * context (nginx keeps none by default either).
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername_cb);

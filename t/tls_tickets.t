@@ -6,6 +6,8 @@
 # handshake.  Keys outlive reloads, rotation or not.  openssl s_client
 # saves and offers the sessions: TLS 1.3, whose tickets come after the
 # handshake, so each connection makes one request and reads the answer.
+# TLS 1.2 resumes by ticket too, and never from a cache of sessions by
+# ID, which would outlast the keys.
 
 use strict;
 use warnings;
@@ -15,7 +17,7 @@ use Time::HiRes qw(sleep time);
 
 use Cutover::Test;
 
-plan tests => 11;
+plan tests => 15;
 
 my $dir = Cutover::Test::tmpdir() . '/tickets';
 mkdir $dir;
@@ -53,9 +55,11 @@ my $cut = start_cutover(conf => conf('1s'));
 # given and saving the one it ends with to $out: "new", "reused", or the
 # output when no answer came.
 sub session {
-	my ($in, $out) = @_;
+	my ($in, $out, $opts) = @_;
+	$opts //= '-tls1_3';
+	unlink "$dir/$out.sess";
 	my $o = `openssl s_client -connect 127.0.0.1:$port -CAfile \\
-	    $dir/front.crt -tls1_3 -ign_eof -sess_out $dir/$out.sess \\
+	    $dir/front.crt $opts -ign_eof -sess_out $dir/$out.sess \\
 	    @{[ $in ? "-sess_in $dir/$in.sess" : '' ]} < $dir/get.req 2>&1`;
 	return $o unless $o =~ m{HTTP/1\.1 200};
 	return 'reused' if $o =~ /^Reused,/m;
@@ -95,3 +99,12 @@ sleep(1.2);
 is(session('d', 'e'), 'reused',
     'without rotation, a ticket resumes after what was a period');
 is(session('e', 'f'), 'reused', '... and so does the one it came back with');
+
+# TLS 1.2: a ticket resumes; without tickets there is no cache of sessions
+# by ID to resume from, whatever the keys.
+is(session(undef, 't12', '-tls1_2'), 'new', 'TLS 1.2: a full handshake');
+is(session('t12', 't12b', '-tls1_2'), 'reused', 'TLS 1.2: its ticket resumes');
+is(session(undef, 'id', '-tls1_2 -no_ticket'), 'new',
+    'TLS 1.2 without tickets: a full handshake');
+ok(!-s "$dir/id.sess" || session('id', 'id2', '-tls1_2 -no_ticket') eq 'new',
+    '... and the next one is full too: no session cache by ID');

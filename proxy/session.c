@@ -131,7 +131,7 @@ struct session {
 	struct event_base	*base;
 	struct bufferevent	*cbev;		/* the client */
 	struct upstream_conn	*up;		/* borrowed for a request */
-	struct event		 timer;		/* embedded: one allocation less */
+	struct event		 timer;		/* embedded */
 	enum timer_kind		 timer_kind;
 	long			 idle_left;	/* keepalive_timeout, or what
 						   watch_kind has left, ms */
@@ -169,7 +169,7 @@ struct session {
 	uint64_t		 t_upstream;
 	uint64_t		 t_first_byte;
 	char			*logreq;	/* request facts for the access log */
-	size_t			 logreq_cap;	/* ... its size, kept for the next */
+	size_t			 logreq_cap;	/* its size; kept */
 	enum metrics_outcome	 outcome;
 	unsigned		 logged:1;		/* counted and logged */
 	unsigned		 head_in_input:1;

@@ -868,9 +868,9 @@ struct status_conn {
 	TAILQ_ENTRY(status_conn) entry;
 	struct status		*st;
 	struct bufferevent	*bev;
-	struct event		*deadline;	/* head late, or lingering done */
+	struct event		*deadline;	/* head late; lingering done */
 	struct http_msg		 msg;
-	unsigned		 closing:1;	/* close once the output is out */
+	unsigned		 closing:1;	/* close once output is out */
 	unsigned		 eof:1;		/* the client half-closed */
 	unsigned		 lingering:1;
 };
@@ -987,7 +987,7 @@ status_conn_request(struct status_conn *c, const char *buf)
 	const char		*type = "text/plain", *path;
 	struct evbuffer		*body;
 	char			 pbuf[64];
-	size_t			 i, n = sizeof status_pages / sizeof status_pages[0];
+	size_t			 i, n;
 	int			 code = 404, allow = 0;
 
 	if ((m->flags & HTTP_F_CHUNKED) || ((m->flags & HTTP_F_HAS_CL) &&
@@ -1000,6 +1000,7 @@ status_conn_request(struct status_conn *c, const char *buf)
 	}
 	path = status_path(buf + m->target_off, m->target_len, pbuf,
 	    sizeof pbuf);
+	n = sizeof status_pages / sizeof status_pages[0];
 	for (i = 0; i < n; i++) {
 		if (strcmp(path, status_pages[i].path) == 0)
 			break;
@@ -1026,7 +1027,9 @@ status_conn_serve(struct status_conn *c)
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	struct evbuffer		*body;
-	struct http_limits	 lim = { STATUS_MAX_HEADERS, STATUS_MAX_HEADERS };
+	struct http_limits	 lim = {
+		STATUS_MAX_HEADERS, STATUS_MAX_HEADERS
+	};
 	enum http_parse_result	 r;
 	const char		*buf;
 	size_t			 len;

@@ -165,7 +165,7 @@ access_log_open(const char *path, int json)
 	else if (strcmp(path, "-") == 0)
 		fp = stdout;
 	else if ((fp = fopen(path, "a")) == NULL)
-		fp = NULL;
+		return (-1);	/* the open one stays */
 	pthread_mutex_lock(&log_mtx);
 	/* Every thread's lines go to the file they were logged for. */
 	for (b = access_bufs; b != NULL; b = b->next)
@@ -174,8 +174,7 @@ access_log_open(const char *path, int json)
 		fclose(access_fp);
 	__atomic_store_n(&access_fp, fp, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&log_mtx);
-	return (fp == NULL && path != NULL && strcmp(path, "off") != 0 ?
-	    -1 : 0);
+	return (0);
 }
 
 int

@@ -31,7 +31,11 @@ void	 log_alert(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* Logs and exits 1: only at startup or for unsurvivable invariants. */
 void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-/* Opens the access log: path, "-" for stdout; NULL or "off" closes it. */
+/*
+ * Opens the access log: path, "-" for stdout; NULL or "off" closes it.
+ * Every thread's buffered lines go to the file open before.  -1 when
+ * path cannot be opened: then the open one stays.
+ */
 int	 access_log_open(const char *, int json);
 /* Returns nonzero when an access log is open. */
 int	 access_log_enabled(void);

@@ -382,7 +382,12 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		conf_errors_clear(&errs);
 		break;
 	case SIGUSR1:
+		/* After rotation, as nginx does on SIGUSR1: both logs. */
 		log_reopen();
+		if (access_log_open(cutover.conf->access_log,
+		    cutover.conf->access_log_json) == -1)
+			log_error("access_log %s: %s: the log stays where it "
+			    "was", cutover.conf->access_log, strerror(errno));
 		break;
 	case SIGTERM:
 	case SIGINT:

@@ -3,11 +3,12 @@
 # its request while cutover runs, at once with access_log_buffer = 0;
 # thousands of requests over two workers through a small buffer give one
 # whole line each, none split or lost; a reload that moves the log or
-# turns it off first writes both workers' lines to the old file.
+# turns it off, and SIGUSR1 after a rotation, first write both workers'
+# lines to the old file.
 
 use strict;
 use warnings;
-use Test::More tests => 10;
+use Test::More tests => 13;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
 use Cutover::Test;
@@ -84,6 +85,13 @@ is($cv->ctl('reload')->{status}, 0, 'a reload moves the access log');
 $r = run_parallel(port => $port, path => '/after', conns => 4,
     requests => 25);
 is($r->{ok}, 100, '100 more requests answered');
+# Rotation: the file renamed, then SIGUSR1 reopens the log by its name.
+rename($log2, "$log2.1") or die "rename: $!";
+$cv->signal('USR1');
+ok(wait_for(sub { -e $log2 }), 'SIGUSR1 reopens the access log');
+$r = run_parallel(port => $port, path => '/rotated', conns => 4,
+    requests => 10);
+is($r->{ok}, 40, '40 more requests answered');
 # One that turns it off: the lines before it are still written.
 $cv->rewrite(conf(workers => 2, log => 'off', buffer => '4k'));
 is($cv->ctl('reload')->{status}, 0, 'a reload turns the access log off');
@@ -106,6 +114,9 @@ sub targets {
 my ($bad, $seen) = targets($log);
 is("$bad $seen", '0 /many=3000',
     'the first file: a whole JSON line for each of the 3000 requests');
-($bad, $seen) = targets($log2);
+($bad, $seen) = targets("$log2.1");
 is("$bad $seen", '0 /after=100',
-    'the second: one for each of the 100 after the reload');
+    'the second, rotated: one for each of the 100 after the reload');
+($bad, $seen) = targets($log2);
+is("$bad $seen", '0 /rotated=40',
+    'the file reopened by SIGUSR1: the 40 after the rotation');

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http_parse.h"
 
@@ -1479,4 +1480,32 @@ http_chunked_consume(struct http_chunked *c, uint64_t n)
 	if (n > c->remaining)
 		n = c->remaining;
 	c->remaining -= n;
+}
+
+/*
+ * Splits a request target into the host of an absolute-form target (NULL
+ * for other forms) and what follows it: the path and query.
+ */
+void
+http_target_split(const char *t, size_t len, const char **host,
+    size_t *hostlen, const char **path, size_t *pathlen)
+{
+	const char	*p, *end = t + len;
+
+	*host = NULL;
+	*hostlen = 0;
+	*path = t;
+	*pathlen = len;
+	if (len > 7 && strncasecmp(t, "http://", 7) == 0)
+		p = t + 7;
+	else if (len > 8 && strncasecmp(t, "https://", 8) == 0)
+		p = t + 8;
+	else
+		return;
+	*host = p;
+	while (p < end && *p != '/' && *p != '?')
+		p++;
+	*hostlen = p - *host;
+	*path = p;
+	*pathlen = end - p;
 }

@@ -129,6 +129,12 @@ int	http_header_is(const struct http_msg *, const char *buf,
 /* Finds the first header with that name; NULL when absent. */
 const struct http_header *http_header_find(const struct http_msg *,
 	    const char *buf, const char *name);
+/*
+ * Splits a request target: the host of an absolute-form one ("http://h/p"),
+ * NULL for other forms, and what follows it, path and query.
+ */
+void	http_target_split(const char *, size_t, const char **host,
+	    size_t *hostlen, const char **path, size_t *pathlen);
 /* Returns the method's name as a static string ("GET", ...), NULL if other. */
 const char *http_method_name(enum http_method);
 

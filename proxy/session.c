@@ -1597,31 +1597,6 @@ session_abort(struct session *s, const char *why)
 	return (session_linger(s));
 }
 
-/* Splits the request target into host (absolute-form) and path. */
-static void
-session_target(const char *t, size_t len, const char **host, size_t *hostlen,
-    const char **path, size_t *pathlen)
-{
-	const char	*p, *end = t + len;
-
-	*host = NULL;
-	*hostlen = 0;
-	*path = t;
-	*pathlen = len;
-	if (len > 7 && strncasecmp(t, "http://", 7) == 0)
-		p = t + 7;
-	else if (len > 8 && strncasecmp(t, "https://", 8) == 0)
-		p = t + 8;
-	else
-		return;
-	*host = p;
-	while (p < end && *p != '/' && *p != '?')
-		p++;
-	*hostlen = p - *host;
-	*path = p;
-	*pathlen = end - p;
-}
-
 /* Strips a port and a trailing dot from a Host value. */
 static void
 session_host_trim(const char *h, size_t *len)
@@ -1671,7 +1646,7 @@ session_write_request_head(struct session *s, const char *buf,
 	unsigned			 i, drop;
 	int				 fwd = s->forwarded;
 
-	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
+	http_target_split(buf + m->target_off, m->target_len, &host, &hostlen,
 	    &path, &pathlen);
 	/* RFC 9112 3.2.4: "OPTIONS http://h" asks about the server: "*". */
 	if (pathlen == 0) {
@@ -2034,7 +2009,7 @@ session_start_request(struct session *s, const char *buf)
 	    (m->flags & HTTP_F_CONN_UPGRADE) && m->version_minor == 1 &&
 	    !(m->flags & HTTP_F_UPGRADE_H2C);
 
-	session_target(buf + m->target_off, m->target_len, &host, &hostlen,
+	http_target_split(buf + m->target_off, m->target_len, &host, &hostlen,
 	    &path, &pathlen);
 	if (host == NULL && m->host >= 0) {
 		h = &m->headers[m->host];

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -930,26 +929,17 @@ status_conn_end(struct status_conn *c)
 static const char *
 status_path(const char *t, size_t len, char *buf, size_t size)
 {
-	const char	*end = t + len, *p;
-	size_t		 n;
+	const char	*host, *path;
+	size_t		 hostlen, n = 0;
 
-	if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
-		t += 7;
-	else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
-		t += 8;
-	else if (len == 0 || t[0] != '/')
-		t = end;
-	/* Absolute form: the path follows the authority. */
-	if (t != end && t[0] != '/' && ((p = memchr(t, '/', end - t)) != NULL))
-		t = p;
-	else if (t != end && t[0] != '/')
-		t = end;
-	for (p = t; p < end && *p != '?' && *p != '#'; p++)
-		;
-	n = p - t;
+	http_target_split(t, len, &host, &hostlen, &path, &len);
+	if (len > 0 && path[0] == '/') {
+		while (n < len && path[n] != '?' && path[n] != '#')
+			n++;
+	}
 	if (n >= size)
 		n = 0;
-	memcpy(buf, t, n);
+	memcpy(buf, path, n);
 	buf[n] = '\0';
 	return (buf);
 }

@@ -3,6 +3,7 @@
  * controller write them.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -13,7 +14,7 @@
  * no overlong form, no surrogate, nothing above U+10FFFF), 0 when s does
  * not start one.
  */
-size_t
+static size_t
 json_utf8_len(const char *s)
 {
 	const unsigned char	*p = (const unsigned char *)s;
@@ -48,34 +49,47 @@ json_utf8_len(const char *s)
  * whole document over one such byte, while "caf\u00c3\u00a9" would read
  * as "cafÃ©".  Config strings and reasons may hold any byte.
  */
+size_t
+json_char(const char *s, char out[JSON_CHAR_MAX], size_t *used)
+{
+	static const char	hex[] = "0123456789abcdef";
+	unsigned char		ch = (unsigned char)*s;
+	size_t			n;
+
+	*used = 1;
+	out[0] = '\\';
+	if (ch == '"' || ch == '\\') {
+		out[1] = ch;
+		return (2);
+	}
+	if (ch == '\n' || ch == '\t') {
+		out[1] = ch == '\n' ? 'n' : 't';
+		return (2);
+	}
+	if (ch >= 0x20 && ch != 0x7f &&
+	    (ch < 0x80 || (n = json_utf8_len(s)) > 0)) {
+		*used = ch < 0x80 ? 1 : n;
+		memcpy(out, s, *used);
+		return (*used);
+	}
+	memcpy(out + 1, "u00", 3);
+	out[4] = hex[ch >> 4];
+	out[5] = hex[ch & 15];
+	return (6);
+}
+
 void
 json_str(struct evbuffer *b, const char *s)
 {
-	unsigned char	ch;
-	size_t		n;
+	char	e[JSON_CHAR_MAX];
+	size_t	n;
 
 	if (s == NULL) {
 		evbuffer_add(b, "null", 4);
 		return;
 	}
 	evbuffer_add(b, "\"", 1);
-	for (; *s != '\0'; s += n) {
-		ch = (unsigned char)*s;
-		n = 1;
-		if (ch == '"' || ch == '\\')
-			evbuffer_add_printf(b, "\\%c", ch);
-		else if (ch == '\n')
-			evbuffer_add(b, "\\n", 2);
-		else if (ch == '\t')
-			evbuffer_add(b, "\\t", 2);
-		else if (ch < 0x20 || ch == 0x7f)
-			evbuffer_add_printf(b, "\\u%04x", ch);
-		else if (ch < 0x80 || (n = json_utf8_len(s)) > 0)
-			evbuffer_add(b, s, n);
-		else {
-			n = 1;
-			evbuffer_add_printf(b, "\\u%04x", ch);
-		}
-	}
+	for (; *s != '\0'; s += n)
+		evbuffer_add(b, e, json_char(s, e, &n));
 	evbuffer_add(b, "\"", 1);
 }

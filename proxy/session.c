@@ -1322,18 +1322,15 @@ line_esc(struct log_line *l, const char *v, size_t budget)
 }
 
 /*
- * Appends a JSON string with escapes, of at most budget bytes, cut short
+ * Appends a JSON string (json_char()), of at most budget bytes, cut short
  * if need be: the budgets of a line's strings add up to less than its
- * buffer, so that every line stays whole JSON.  Well-formed UTF-8 goes
- * out as it is, other bytes as \u00XX (see json_str()).  NULL is "".
+ * buffer, so that every line stays whole JSON.  NULL is "".
  */
 static void
 line_json(struct log_line *l, const char *v, size_t budget)
 {
-	static const char	hex[] = "0123456789abcdef";
-	size_t			end = l->len + budget, n;
-	unsigned char		c;
-	char			e[6] = { '\\', 'u', '0', '0', 0, 0 };
+	size_t	end = l->len + budget, n, len;
+	char	e[JSON_CHAR_MAX];
 
 	if (end > sizeof l->buf - 1)
 		end = sizeof l->buf - 1;
@@ -1341,23 +1338,10 @@ line_json(struct log_line *l, const char *v, size_t budget)
 		return;
 	end -= 1;		/* the closing quote */
 	line_lit(l, "\"");
-	for (; v != NULL && (c = (unsigned char)*v) != '\0' &&
-	    l->len + 6 <= end; v += n) {
-		n = 1;
-		if (c == '"' || c == '\\') {
-			e[1] = c;
-			line_cat(l, e, 2);
-			e[1] = 'u';
-		} else if (c >= 0x20 && c < 0x7f)
-			l->buf[l->len++] = c;
-		else if (c >= 0x80 && (n = json_utf8_len(v)) > 0)
-			line_cat(l, v, n);
-		else {
-			n = 1;
-			e[4] = hex[c >> 4];
-			e[5] = hex[c & 15];
-			line_cat(l, e, sizeof e);
-		}
+	for (; v != NULL && *v != '\0'; v += n) {
+		if (l->len + (len = json_char(v, e, &n)) > end)
+			break;
+		line_cat(l, e, len);
 	}
 	line_lit(l, "\"");
 }

@@ -1288,6 +1288,29 @@ line_secs(struct log_line *l, uint64_t us)
 }
 
 /*
+ * Appends the run of *v that neither format escapes (printable ASCII but
+ * a quote and a backslash), up to end, and moves *v past it.  Returns 1
+ * when *v is then a byte to escape, 0 at its end or at end.
+ */
+static inline int
+line_run(struct log_line *l, const char **v, size_t end)
+{
+	const char	*p = *v;
+	unsigned char	 c;
+
+	while ((c = (unsigned char)*p) >= 0x20 && c < 0x7f && c != '"' &&
+	    c != '\\')
+		p++;
+	if ((size_t)(p - *v) > end - l->len) {
+		line_cat(l, *v, end - l->len);
+		return (0);
+	}
+	line_cat(l, *v, p - *v);
+	*v = p;
+	return (c != '\0');
+}
+
+/*
  * Appends v as the combined format quotes it, as nginx does: a quote, a
  * backslash and bytes outside printable ASCII as \xHH, so that a field
  * cannot end early or forge another.  At most budget bytes, cut short at
@@ -1295,29 +1318,21 @@ line_secs(struct log_line *l, uint64_t us)
  * buffer (as line_json()'s), so that the fields after a long one are
  * never lost.
  */
-static void
+static inline void
 line_esc(struct log_line *l, const char *v, size_t budget)
 {
 	static const char	hex[] = "0123456789ABCDEF";
-	const char		*run;
 	size_t			 end = l->len + budget;
 	unsigned char		 c;
 	char			 e[4] = { '\\', 'x', 0, 0 };
 
 	if (end > sizeof l->buf - 1)
 		end = sizeof l->buf - 1;
-	for (;;) {
-		for (run = v; (c = (unsigned char)*v) >= 0x20 && c < 0x7f &&
-		    c != '"' && c != '\\'; v++)
-			;
-		line_cat(l, run, (size_t)(v - run) < end - l->len ?
-		    (size_t)(v - run) : end - l->len);
-		if (c == '\0' || l->len + sizeof e > end)
-			return;
+	while (line_run(l, &v, end) && l->len + sizeof e <= end) {
+		c = (unsigned char)*v++;
 		e[2] = hex[c >> 4];
 		e[3] = hex[c & 15];
 		line_cat(l, e, sizeof e);
-		v++;
 	}
 }
 
@@ -1338,10 +1353,10 @@ line_json(struct log_line *l, const char *v, size_t budget)
 		return;
 	end -= 1;		/* the closing quote */
 	line_lit(l, "\"");
-	for (; v != NULL && *v != '\0'; v += n) {
-		if (l->len + (len = json_char(v, e, &n)) > end)
-			break;
+	while (v != NULL && line_run(l, &v, end) &&
+	    l->len + (len = json_char(v, e, &n)) <= end) {
 		line_cat(l, e, len);
+		v += n;
 	}
 	line_lit(l, "\"");
 }
